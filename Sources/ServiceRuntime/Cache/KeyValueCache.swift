@@ -1,0 +1,17 @@
+/// A byte cache with expiry: the in-process LRU and Redis both fill this.
+///
+/// A cache is an optimisation, never a source of truth: callers treat every error as a miss.
+///
+/// Thread-safety: implementations are `Sendable` and safe to call from many tasks.
+public protocol KeyValueCache: Sendable {
+    /// The value under `key`, or nil when absent or expired.
+    func get(_ key: String) async throws -> [UInt8]?
+    /// Stores `value` under `key` for `ttl`.
+    func set(_ key: String, value: [UInt8], ttl: Duration) async throws
+    /// Stores `value` only when `key` is absent (Redis `SET NX`); true when stored.
+    func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool
+    /// Removes `key`.
+    func delete(_ key: String) async throws
+    /// Throws when the cache cannot be reached; used by `/health`.
+    func checkHealth() async throws
+}

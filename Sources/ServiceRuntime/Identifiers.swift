@@ -1,0 +1,50 @@
+/// UUID strings in the canonical lowercase 8-4-4-4-12 form the original's Go `uuid` package produces.
+public enum Identifier {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A random (version 4) UUID string.
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        for index in 0..<8 {
+            bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * index))
+            bytes[8 + index] = UInt8(truncatingIfNeeded: low >> (8 * index))
+        }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(Self.hexDigits[Int(byte >> 4)])
+            text.append(Self.hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The canonical lowercase form of a UUID string in 8-4-4-4-12 form (any case), or nil when it is not one.
+    public static func canonicalUUID(_ text: some StringProtocol) -> String? {
+        let utf8 = text.utf8
+        guard utf8.count == 36 else { return nil }
+        var result = [UInt8]()
+        result.reserveCapacity(36)
+        for (index, byte) in utf8.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                result.append(byte)
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"):
+                result.append(byte)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"):
+                result.append(byte + 32)
+            default:
+                return nil
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
+    }
+}

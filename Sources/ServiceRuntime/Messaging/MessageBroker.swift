@@ -1,0 +1,160 @@
+/// A message broker as the services see it: the embedded broker and RabbitMQ both fill this.
+///
+/// The shape follows what RabbitMQ offers and what makes throughput: publishing takes a batch and reports per
+/// message whether the broker confirmed it (publisher confirms); consuming hands out deliveries in batches up
+/// to the prefetch window and acknowledges many at once.
+///
+/// Thread-safety: implementations are `Sendable` and safe to call from many tasks.
+public protocol MessageBroker: Sendable {
+    /// Declares exchanges, queues, retry queues, dead-letter queues and bindings; idempotent.
+    func declare(_ topology: BrokerTopology) async throws
+
+    /// Publishes `messages` in order and returns one outcome per message, in the same order.
+    /// A message is `.confirmed` only once the broker has taken responsibility for it (persisted).
+    func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome]
+
+    /// Starts consuming `queue` with at most `prefetch` unacknowledged deliveries at a time.
+    func consume(queue: String, prefetch: Int) async throws -> any MessageConsumer
+
+    /// The number of messages ready in `queue` (not counting unacknowledged ones).
+    func messageCount(queue: String) async throws -> Int
+
+    /// Throws when the broker cannot be reached; used by `/health`.
+    func checkHealth() async throws
+}
+
+/// One consumer of one queue. Deliveries it hands out must be settled exactly once: acked, retried,
+/// dead-lettered or requeued.
+///
+/// Thread-safety: `Sendable`; settle calls may come from several tasks, `next` from one task at a time.
+public protocol MessageConsumer: Sendable {
+    /// Waits until at least one delivery is available and returns up to `limit` of them, oldest first.
+    /// Returns nil once the consumer is cancelled or closed, or when the calling task is cancelled.
+    func next(limit: Int) async throws -> [Delivery]?
+
+    /// Acknowledges deliveries: their effect is durable, the broker forgets them.
+    func ack(_ deliveries: [Delivery]) async throws
+
+    /// Sends a delivery to retry level `level` (1-based, clamped to the queue's levels), whose delay elapses
+    /// before it is delivered again with ``Delivery/retryCount`` one higher; the original is acknowledged.
+    func retry(_ delivery: Delivery, level: Int) async throws
+
+    /// Moves a delivery to the queue's dead-letter queue with `reason` in the `x-death-reason` header.
+    func deadLetter(_ delivery: Delivery, reason: String) async throws
+
+    /// Puts deliveries back at the head of the queue, marked redelivered, without using up a retry.
+    func requeue(_ deliveries: [Delivery]) async throws
+
+    /// Stops handing out deliveries: `next` returns nil. Deliveries already handed out can still be settled.
+    func cancel() async
+
+    /// Cancels, and requeues every delivery not yet settled.
+    func close() async
+}
+
+/// Properties carried beside a message body; the AMQP basic properties that the services use.
+public struct MessageProperties: Sendable, Equatable {
+    /// MIME type of the body, e.g. `application/json`.
+    public var contentType: String?
+    /// Unique id of the message (our `event_id`).
+    public var messageID: String?
+    /// Kind of message (our event type, e.g. `OrderCreated`).
+    public var type: String?
+    /// Seconds since the epoch when the message was created.
+    public var timestamp: Int64?
+    /// Survives a broker restart (AMQP delivery mode 2).
+    public var persistent: Bool
+    /// Application headers; the broker adds `x-retry-count` and `x-death-reason`.
+    public var headers: [String: String]
+
+    /// Creates properties.
+    public init(
+        contentType: String? = nil,
+        messageID: String? = nil,
+        type: String? = nil,
+        timestamp: Int64? = nil,
+        persistent: Bool = true,
+        headers: [String: String] = [:]
+    ) {
+        self.contentType = contentType
+        self.messageID = messageID
+        self.type = type
+        self.timestamp = timestamp
+        self.persistent = persistent
+        self.headers = headers
+    }
+}
+
+/// A message to publish.
+public struct OutgoingMessage: Sendable, Equatable {
+    /// The exchange to publish to.
+    public var exchange: String
+    /// The routing key, matched against the bindings of the exchange.
+    public var routingKey: String
+    /// The body bytes.
+    public var body: [UInt8]
+    /// The properties.
+    public var properties: MessageProperties
+
+    /// Creates a message.
+    public init(exchange: String, routingKey: String, body: [UInt8], properties: MessageProperties) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.body = body
+        self.properties = properties
+    }
+}
+
+/// What became of one published message.
+public enum PublishOutcome: Sendable, Equatable {
+    /// The broker took responsibility for the message.
+    case confirmed
+    /// The broker refused or could not take it; publishing it again is safe for idempotent consumers.
+    case failed(reason: String)
+}
+
+/// A message handed to a consumer.
+public struct Delivery: Sendable {
+    /// Identifies the delivery to the consumer that received it.
+    public var tag: UInt64
+    /// The queue it came from.
+    public var queue: String
+    /// The routing key it was published with.
+    public var routingKey: String
+    /// The body bytes.
+    public var body: [UInt8]
+    /// The properties.
+    public var properties: MessageProperties
+    /// True when the message may have been delivered before (after a requeue or a restart).
+    public var redelivered: Bool
+
+    /// Creates a delivery.
+    public init(
+        tag: UInt64,
+        queue: String,
+        routingKey: String,
+        body: [UInt8],
+        properties: MessageProperties,
+        redelivered: Bool
+    ) {
+        self.tag = tag
+        self.queue = queue
+        self.routingKey = routingKey
+        self.body = body
+        self.properties = properties
+        self.redelivered = redelivered
+    }
+
+    /// How many times the message was already sent back for a retry: 0 on its first delivery.
+    public var retryCount: Int {
+        self.properties.headers[MessageHeaders.retryCount].flatMap { Int($0) } ?? 0
+    }
+}
+
+/// Header names the brokers set.
+public enum MessageHeaders {
+    /// How many retries a message has been through.
+    public static let retryCount = "x-retry-count"
+    /// Why a message was dead-lettered.
+    public static let deathReason = "x-death-reason"
+}

@@ -1,0 +1,148 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Processes one batch of deliveries. It must settle every delivery (ack, retry, dead-letter or requeue).
+public protocol DeliveryBatchHandler: Sendable {
+    /// Handles `deliveries` received from `consumer`.
+    func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async
+}
+
+/// What a handler may ask of the consumer loop.
+public struct ConsumerControl: Sendable {
+    fileprivate let service: QueueConsumerService
+
+    /// True once graceful shutdown has begun: finish the batch in hand, or requeue it.
+    public var isStopping: Bool { self.service.stopping.load(ordering: .relaxed) }
+
+    /// Waits `delay` before retrying after an outage of a dependency (the message is not at fault, so no retry
+    /// attempt is used). Returns false, early, when shutdown begins: the handler should then requeue.
+    public func pause(for delay: Duration) async -> Bool {
+        if self.isStopping { return false }
+        await self.service.stopSignal.wait(timeout: delay)
+        return !self.isStopping
+    }
+
+    /// Runs `operation` until it succeeds, pausing with backoff between failures and logging the first failure and
+    /// the recovery once. Returns nil when shutdown began before it succeeded.
+    public func retryingDependency<T: Sendable>(
+        _ dependency: String,
+        errors: Counter? = nil,
+        _ operation: () async throws -> T
+    ) async -> T? {
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+        var failed = false
+        while true {
+            do {
+                let value = try await operation()
+                if failed {
+                    self.service.paused.store(false, ordering: .relaxed)
+                    self.service.logger.info("\(dependency) is back; consumption resumed", metadata: ["queue": "\(self.service.queue)"])
+                }
+                return value
+            } catch {
+                errors?.increment()
+                if !failed {
+                    failed = true
+                    self.service.paused.store(true, ordering: .relaxed)
+                    self.service.logger.warning(
+                        "\(dependency) unavailable; consumption paused until it is back",
+                        metadata: ["queue": "\(self.service.queue)", "error": "\(error)"]
+                    )
+                }
+                guard await self.pause(for: backoff.nextDelay()) else { return nil }
+            }
+        }
+    }
+}
+
+/// Consumes one queue in batches and hands each batch to a ``DeliveryBatchHandler``.
+///
+/// If the broker cannot be subscribed to, or the subscription breaks, it retries with backoff. On graceful shutdown
+/// it stops taking deliveries, lets the batch in hand finish, then requeues whatever is still unsettled.
+public final class QueueConsumerService: Service, Sendable {
+    let queue: String
+    private let broker: any MessageBroker
+    private let prefetch: Int
+    private let handler: any DeliveryBatchHandler
+    let logger: Logger
+    private let brokerErrors: Counter?
+    fileprivate let stopping = Atomic<Bool>(false)
+    fileprivate let stopSignal = WakeSignal()
+    fileprivate let paused = Atomic<Bool>(false)
+    private let current = Mutex<(any MessageConsumer)?>(nil)
+
+    /// Creates the service.
+    public init(
+        broker: any MessageBroker,
+        queue: String,
+        prefetch: Int,
+        handler: any DeliveryBatchHandler,
+        brokerErrors: Counter? = nil,
+        logger: Logger
+    ) {
+        self.broker = broker
+        self.queue = queue
+        self.prefetch = max(prefetch, 1)
+        self.handler = handler
+        self.brokerErrors = brokerErrors
+        self.logger = logger
+    }
+
+    /// True while a handler waits for a dependency to come back.
+    public var isPaused: Bool { self.paused.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.consumeUntilStopped()
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Begins a graceful stop: no new deliveries, the batch in hand finishes.
+    public func stop() {
+        self.stopping.store(true, ordering: .relaxed)
+        self.stopSignal.signal()
+        if let consumer = self.current.withLock({ $0 }) {
+            Task { await consumer.cancel() }
+        }
+    }
+
+    private func consumeUntilStopped() async {
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        let control = ConsumerControl(service: self)
+        while !self.stopping.load(ordering: .relaxed) && !Task.isCancelled {
+            let consumer: any MessageConsumer
+            do {
+                consumer = try await self.broker.consume(queue: self.queue, prefetch: self.prefetch)
+            } catch {
+                self.brokerErrors?.increment()
+                let delay = backoff.nextDelay()
+                self.logger.warning(
+                    "cannot consume; retrying",
+                    metadata: ["queue": "\(self.queue)", "error": "\(error)", "retry_in": "\(DurationParser.format(delay))"]
+                )
+                await self.stopSignal.wait(timeout: delay)
+                continue
+            }
+            self.current.withLock { $0 = consumer }
+            if self.stopping.load(ordering: .relaxed) { await consumer.cancel() }
+            self.logger.info("consuming", metadata: ["queue": "\(self.queue)", "prefetch": "\(self.prefetch)"])
+            do {
+                while let deliveries = try await consumer.next(limit: self.prefetch) {
+                    backoff.reset()
+                    await self.handler.handle(deliveries, from: consumer, control: control)
+                }
+            } catch {
+                self.brokerErrors?.increment()
+                self.logger.warning("consumer failed; subscribing again", metadata: ["queue": "\(self.queue)", "error": "\(error)"])
+                await self.stopSignal.wait(timeout: backoff.nextDelay())
+            }
+            self.current.withLock { $0 = nil }
+            await consumer.close()
+        }
+        self.logger.info("stopped consuming", metadata: ["queue": "\(self.queue)"])
+    }
+}
