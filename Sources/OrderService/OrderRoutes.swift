@@ -1,0 +1,140 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import OrderEvents
+import ServiceRuntime
+
+/// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (DESIGN.md, "HTTP").
+public struct OrderRoutes<Context: RequestContext>: Sendable {
+    let store: any OrderStore
+    let cache: OrderCache
+    let relaySignal: WakeSignal
+    let metrics: OrderServiceMetrics
+    let maxBodySize: Int
+    let logger: Logger
+
+    /// Adds the routes under `/orders`.
+    public func add(to router: Router<Context>) {
+        let group = router.group("orders")
+        group.post(use: self.create)
+        group.get(use: self.list)
+        group.get("{id}", use: self.get)
+    }
+
+    @Sendable func create(request: Request, context: Context) async throws -> Response {
+        let start = ContinuousClock.now
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: self.maxBodySize)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(limit: self.maxBodySize)
+        }
+        let input = try CreateOrderRequest.parse(Array(body.readableBytesView))
+        let now = Timestamp.now()
+        let order = Order(
+            id: Identifier.random(),
+            customerID: input.customerID,
+            productID: input.productID,
+            quantity: input.quantity,
+            totalAmount: input.totalAmount,
+            status: Order.initialStatus,
+            createdAt: now,
+            updatedAt: now
+        )
+        let event = order.createdEvent(eventID: Identifier.random())
+        let outboxEvent = OutboxEvent(
+            eventID: event.eventID!,
+            aggregateID: order.id,
+            eventType: OrderCreatedEvent.eventType,
+            routingKey: OrderTopology.orderCreatedRoutingKey,
+            payload: event.encode(),
+            createdAt: now
+        )
+        do {
+            try await self.store.create(order, event: outboxEvent)
+        } catch {
+            self.metrics.storeErrors.increment()
+            self.logger.error("storing an order failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
+            throw APIError.unavailable("the order store is unavailable; the order was not created")
+        }
+        self.relaySignal.signal()
+        let json = order.jsonBytes
+        await self.cache.store(id: order.id, json: json)
+        self.metrics.ordersCreated.increment()
+        self.metrics.orderCreationDuration.recordInterval(since: start)
+        self.logger.debug(
+            "order created",
+            metadata: ["order_id": "\(order.id)", "event_id": "\(outboxEvent.eventID)"]
+        )
+        return .json(json, status: .created, headers: [.location: "/orders/\(order.id)"])
+    }
+
+    @Sendable func get(request: Request, context: Context) async throws -> Response {
+        let raw = context.parameters.get("id") ?? ""
+        guard let id = Identifier.canonicalUUID(raw) else {
+            throw APIError.invalidRequest("order id must be a UUID", details: [("id", "must be a UUID")])
+        }
+        if let json = await self.cache.json(id: id) {
+            return .json(json)
+        }
+        let order: Order?
+        do {
+            order = try await self.store.order(id: id)
+        } catch {
+            self.metrics.storeErrors.increment()
+            self.logger.error("reading an order failed", metadata: ["order_id": "\(id)", "error": "\(error)"])
+            throw APIError.unavailable("the order store is unavailable")
+        }
+        guard let order else { throw APIError.notFound("order \(id) not found") }
+        let json = order.jsonBytes
+        await self.cache.store(id: id, json: json)
+        return .json(json)
+    }
+
+    @Sendable func list(request: Request, context: Context) async throws -> Response {
+        let (limit, offset) = try Self.pagination(request.uri.queryParameters)
+        let orders: [Order]
+        do {
+            orders = try await self.store.orders(limit: limit, offset: offset)
+        } catch {
+            self.metrics.storeErrors.increment()
+            self.logger.error("listing orders failed", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("the order store is unavailable")
+        }
+        var writer = JSONWriter(capacity: 64 + orders.count * 256)
+        writer.beginArray()
+        for order in orders {
+            order.write(to: &writer)
+        }
+        writer.endArray()
+        return .json(writer.bytes)
+    }
+
+    /// The original's rules: limit defaults to 10, ≤ 0 means 10, over 100 is capped at 100; a negative offset
+    /// means 0. Unlike the original, a value that is not an integer is a 400 instead of being ignored.
+    static func pagination(_ query: Parameters) throws(APIError) -> (limit: Int, offset: Int) {
+        var problems: [(field: String, reason: String)] = []
+        func integer(_ name: String) -> Int? {
+            guard let text = query[name[...]] else { return nil }
+            guard let value = Int(text) else {
+                // An integer too large for Int is still an integer: clamp it like the others.
+                let digits = text.utf8.drop { $0 == UInt8(ascii: "-") }
+                if !digits.isEmpty, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                    return text.hasPrefix("-") ? Int.min : Int.max
+                }
+                problems.append((name, "must be an integer"))
+                return nil
+            }
+            return value
+        }
+        let limit = integer("limit")
+        let offset = integer("offset")
+        guard problems.isEmpty else { throw APIError.invalidRequest("invalid pagination parameters", details: problems) }
+        var effectiveLimit = limit ?? 10
+        if effectiveLimit <= 0 { effectiveLimit = 10 }
+        if effectiveLimit > 100 { effectiveLimit = 100 }
+        return (effectiveLimit, max(offset ?? 0, 0))
+    }
+}

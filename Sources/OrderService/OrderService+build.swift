@@ -1,0 +1,104 @@
+import Hummingbird
+import Logging
+import NIOCore
+import OrderEvents
+import ServiceLifecycle
+import ServiceRuntime
+
+/// Settings of the order service; the command line fills them (flag > environment > default).
+public struct OrderServiceConfiguration: Sendable {
+    /// The address to listen on.
+    public var hostname: String = "0.0.0.0"
+    /// The port (`SERVICE_PORT`, 8080).
+    public var port: Int = 8080
+    /// The largest request body accepted; larger is a 413.
+    public var maxBodySize: Int = 64 * 1024
+    /// Retry delays declared for the consumer queues (the order service declares the whole topology so that no
+    /// event is routed nowhere before a consumer starts).
+    public var retryDelays: [Duration] = OrderTopology.defaultRetryDelays
+    /// The outbox relay's tunables.
+    public var relay = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// The backends the order service runs on, opened by the caller.
+public struct OrderServiceBackends: Sendable {
+    /// Orders and outbox.
+    public var store: any OrderStore
+    /// The order cache.
+    public var cache: any KeyValueCache
+    /// The broker events are published to.
+    public var broker: any MessageBroker
+
+    /// Creates the set.
+    public init(store: any OrderStore, cache: any KeyValueCache, broker: any MessageBroker) {
+        self.store = store
+        self.cache = cache
+        self.broker = broker
+    }
+}
+
+/// Builds the order service: routes, health, metrics and the outbox relay.
+///
+/// The one build function the executable, `ordersystem all` and the tests use. The returned application runs the
+/// relay beside the HTTP server; on graceful shutdown the server stops first, then the relay flushes. The backends
+/// belong to the caller, who opened them and closes them after the application has stopped.
+public func buildOrderService(
+    configuration: OrderServiceConfiguration,
+    backends: OrderServiceBackends,
+    metrics registry: ServiceMetrics = ServiceMetrics(),
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    let metrics = OrderServiceMetrics(registry: registry)
+    try await backends.broker.declare(
+        OrderTopology.topology(
+            queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue],
+            retryDelays: configuration.retryDelays
+        )
+    )
+    let signal = WakeSignal()
+    let relay = OutboxRelay(
+        store: backends.store,
+        broker: backends.broker,
+        configuration: configuration.relay,
+        metrics: metrics,
+        signal: signal,
+        logger: logger
+    )
+    let router = Router()
+    router.add(middleware: APIErrorMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(metrics: registry))
+    let store = backends.store
+    let cache = backends.cache
+    let broker = backends.broker
+    router.addOperationalRoutes(
+        health: HealthMonitor(
+            service: "order-service",
+            checks: [
+                HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
+                HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
+                // The outbox keeps events while the broker is down: orders are still taken, so this only degrades.
+                HealthCheck(name: "mq", importance: .optional) { try await broker.checkHealth() },
+            ]
+        ),
+        metrics: registry
+    )
+    OrderRoutes<BasicRequestContext>(
+        store: store,
+        cache: OrderCache(cache: cache, metrics: metrics, logger: logger),
+        relaySignal: signal,
+        metrics: metrics,
+        maxBodySize: configuration.maxBodySize,
+        logger: logger
+    ).add(to: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: nil),
+        services: [relay],
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+}

@@ -1,0 +1,35 @@
+import Metrics
+import ServiceRuntime
+
+/// The order service's metrics, created once so the hot path only increments.
+public struct OrderServiceMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: ServiceMetrics
+    let ordersCreated: Counter
+    let orderCreationDuration: Timer
+    let cacheHits: Counter
+    let cacheMisses: Counter
+    let cacheErrors: Counter
+    let storeErrors: Counter
+    let outboxPending: Gauge
+    let outboxOldestPendingSeconds: Gauge
+    let outboxPublished: Counter
+    let outboxPublishFailures: Counter
+    let outboxPurged: Counter
+
+    /// Creates the metrics in `registry`.
+    public init(registry: ServiceMetrics) {
+        self.registry = registry
+        self.ordersCreated = registry.counter("orders_created_total")
+        self.orderCreationDuration = registry.timer("orders_created_duration_seconds")
+        self.cacheHits = registry.counter("cache_requests_total", [("cache", "order"), ("result", "hit")])
+        self.cacheMisses = registry.counter("cache_requests_total", [("cache", "order"), ("result", "miss")])
+        self.cacheErrors = registry.counter("cache_requests_total", [("cache", "order"), ("result", "error")])
+        self.storeErrors = registry.counter("store_errors_total", [("store", "orders")])
+        self.outboxPending = registry.gauge("outbox_pending_events")
+        self.outboxOldestPendingSeconds = registry.gauge("outbox_oldest_pending_seconds")
+        self.outboxPublished = registry.counter("outbox_events_published_total")
+        self.outboxPublishFailures = registry.counter("outbox_publish_failures_total")
+        self.outboxPurged = registry.counter("outbox_events_purged_total")
+    }
+}

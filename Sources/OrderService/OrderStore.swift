@@ -1,0 +1,116 @@
+import ServiceRuntime
+
+/// Where orders and their outbox live. SQLite now, MySQL next; the routes and the relay see only this.
+///
+/// Thread-safety: implementations are `Sendable` and safe to call from many tasks.
+public protocol OrderStore: Sendable {
+    /// Stores `order` and its outbox `event` in one transaction: both or neither.
+    func create(_ order: Order, event: OutboxEvent) async throws
+
+    /// The order with `id` (canonical lowercase UUID), or nil.
+    func order(id: String) async throws -> Order?
+
+    /// Orders newest first.
+    func orders(limit: Int, offset: Int) async throws -> [Order]
+
+    /// Claims up to `limit` unpublished events, oldest first, passes them to `publish`, and marks as published the
+    /// ids `publish` returns. Implementations for shared databases lock the claimed rows (`FOR UPDATE SKIP LOCKED`)
+    /// so that several relays never publish the same row at once.
+    func relayPendingEvents(
+        limit: Int,
+        publish: ([OutboxEvent]) async -> [Int64]
+    ) async throws -> OutboxRelayBatch
+
+    /// How many events wait, and since when.
+    func outboxBacklog() async throws -> OutboxBacklog
+
+    /// Deletes events published before `cutoff`; returns how many.
+    func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int
+
+    /// Throws when the store cannot be reached.
+    func checkHealth() async throws
+
+    /// Releases connections; the store is unusable afterwards.
+    func close() async
+}
+
+/// One row of the outbox: an event waiting to be published.
+public struct OutboxEvent: Sendable, Equatable {
+    /// The outbox's own sequence number (0 before it is stored).
+    public var sequence: Int64
+    /// The event's id (`event_id`, the AMQP `message_id`).
+    public var eventID: String
+    /// The id of the order the event is about.
+    public var aggregateID: String
+    /// The event type, e.g. `OrderCreated`.
+    public var eventType: String
+    /// The routing key to publish with.
+    public var routingKey: String
+    /// The message body.
+    public var payload: [UInt8]
+    /// When the event was created.
+    public var createdAt: Timestamp
+
+    /// Creates an outbox row.
+    public init(
+        sequence: Int64 = 0,
+        eventID: String,
+        aggregateID: String,
+        eventType: String,
+        routingKey: String,
+        payload: [UInt8],
+        createdAt: Timestamp
+    ) {
+        self.sequence = sequence
+        self.eventID = eventID
+        self.aggregateID = aggregateID
+        self.eventType = eventType
+        self.routingKey = routingKey
+        self.payload = payload
+        self.createdAt = createdAt
+    }
+
+    /// The message to publish to `exchange`, with the AMQP properties of DESIGN.md.
+    public func message(exchange: String) -> OutgoingMessage {
+        OutgoingMessage(
+            exchange: exchange,
+            routingKey: self.routingKey,
+            body: self.payload,
+            properties: MessageProperties(
+                contentType: "application/json",
+                messageID: self.eventID,
+                type: self.eventType,
+                timestamp: self.createdAt.secondsSinceEpoch,
+                persistent: true
+            )
+        )
+    }
+}
+
+/// What one relay round did.
+public struct OutboxRelayBatch: Sendable, Equatable {
+    /// Events claimed.
+    public var claimed: Int
+    /// Events the broker confirmed and that are now marked published.
+    public var published: Int
+
+    /// Creates a result.
+    public init(claimed: Int, published: Int) {
+        self.claimed = claimed
+        self.published = published
+    }
+}
+
+/// The outbox's backlog.
+public struct OutboxBacklog: Sendable, Equatable {
+    /// Events not yet published.
+    public var pending: Int
+    /// Creation time of the oldest of them.
+    public var oldestCreatedAt: Timestamp?
+
+    /// Creates a backlog value.
+    public init(pending: Int, oldestCreatedAt: Timestamp?) {
+        self.pending = pending
+        self.oldestCreatedAt = oldestCreatedAt
+    }
+}

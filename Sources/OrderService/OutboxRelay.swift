@@ -1,0 +1,167 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import ServiceRuntime
+import Synchronization
+
+/// Publishes the outbox: claims unpublished events in batches, publishes them with confirms, and marks published
+/// only what the broker confirmed. A broker outage delays events and never loses them.
+///
+/// Woken by every new order (no polling delay under load); a slow poll is the safety net for events written by
+/// another instance or left by a crash. While the broker fails it backs off and keeps the events. On graceful
+/// shutdown it flushes what is pending, bounded by ``Configuration/flushTimeout``.
+public final class OutboxRelay: Service, Sendable {
+    /// Tunables.
+    public struct Configuration: Sendable {
+        /// Events per batch.
+        public var batchSize: Int = 256
+        /// The safety-net poll.
+        public var pollInterval: Duration = .seconds(1)
+        /// How long published events are kept.
+        public var retention: Duration = .seconds(24 * 3600)
+        /// How long shutdown may spend flushing.
+        public var flushTimeout: Duration = .seconds(5)
+        /// The exchange events go to.
+        public var exchange: String
+
+        /// Creates a configuration.
+        public init(exchange: String) {
+            self.exchange = exchange
+        }
+    }
+
+    private let store: any OrderStore
+    private let broker: any MessageBroker
+    private let configuration: Configuration
+    private let metrics: OrderServiceMetrics
+    private let logger: Logger
+    /// Signalled by `POST /orders`.
+    public let signal: WakeSignal
+    private let stopSignal = WakeSignal()
+    private let stopping = Atomic<Bool>(false)
+
+    /// Creates a relay.
+    public init(
+        store: any OrderStore,
+        broker: any MessageBroker,
+        configuration: Configuration,
+        metrics: OrderServiceMetrics,
+        signal: WakeSignal,
+        logger: Logger
+    ) {
+        self.store = store
+        self.broker = broker
+        self.configuration = configuration
+        self.metrics = metrics
+        self.signal = signal
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.loop()
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.signal.signal()
+            self.stopSignal.signal()
+        }
+        await self.flush()
+    }
+
+    private func loop() async {
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+        var lastBacklogUpdate = ContinuousClock.now - .seconds(60)
+        var lastPurge = ContinuousClock.now
+        while !self.stopping.load(ordering: .relaxed) && !Task.isCancelled {
+            do {
+                try await self.drain()
+                backoff.reset()
+            } catch {
+                self.metrics.outboxPublishFailures.increment()
+                let delay = backoff.nextDelay()
+                self.logger.warning(
+                    "outbox relay could not publish; retrying",
+                    metadata: ["error": "\(error)", "retry_in": "\(DurationParser.format(delay))"]
+                )
+                await self.updateBacklogMetrics()
+                await self.stopSignal.wait(timeout: delay)
+                continue
+            }
+            let now = ContinuousClock.now
+            if now - lastBacklogUpdate >= .seconds(1) {
+                await self.updateBacklogMetrics()
+                lastBacklogUpdate = now
+            }
+            if now - lastPurge >= .seconds(60) {
+                await self.purge()
+                lastPurge = now
+            }
+            await self.signal.wait(timeout: self.configuration.pollInterval)
+        }
+    }
+
+    /// Publishes batches until the outbox is empty; throws when a batch could not be fully published.
+    func drain() async throws {
+        while true {
+            let batch = try await self.store.relayPendingEvents(limit: self.configuration.batchSize) { events in
+                let outcomes = await self.broker.publish(events.map { $0.message(exchange: self.configuration.exchange) })
+                var confirmed: [Int64] = []
+                confirmed.reserveCapacity(events.count)
+                for (event, outcome) in zip(events, outcomes) where outcome == .confirmed {
+                    confirmed.append(event.sequence)
+                }
+                return confirmed
+            }
+            self.metrics.outboxPublished.increment(by: Int64(batch.published))
+            if batch.published < batch.claimed {
+                throw OutboxRelayError(unconfirmed: batch.claimed - batch.published)
+            }
+            if batch.claimed < self.configuration.batchSize { return }
+        }
+    }
+
+    private func flush() async {
+        let deadline = ContinuousClock.now + self.configuration.flushTimeout
+        while ContinuousClock.now < deadline {
+            do {
+                try await self.drain()
+                await self.updateBacklogMetrics()
+                return
+            } catch {
+                self.logger.warning("outbox flush at shutdown incomplete; events stay in the outbox", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private func updateBacklogMetrics() async {
+        do {
+            let backlog = try await self.store.outboxBacklog()
+            self.metrics.outboxPending.record(backlog.pending)
+            let age = backlog.oldestCreatedAt.map { Timestamp.now().seconds(since: $0) } ?? 0
+            self.metrics.outboxOldestPendingSeconds.record(max(age, 0))
+        } catch {
+            self.logger.debug("reading the outbox backlog failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func purge() async {
+        let seconds = self.configuration.retention.totalSeconds
+        do {
+            let purged = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: -seconds))
+            if purged > 0 {
+                self.metrics.outboxPurged.increment(by: Int64(purged))
+                self.logger.info("purged published outbox events", metadata: ["count": "\(purged)"])
+            }
+        } catch {
+            self.logger.warning("purging published outbox events failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Some events of a batch were not confirmed by the broker; they stay in the outbox.
+public struct OutboxRelayError: Error, CustomStringConvertible {
+    /// How many events were not confirmed.
+    public var unconfirmed: Int
+    public var description: String { "\(self.unconfirmed) event(s) not confirmed by the broker" }
+}

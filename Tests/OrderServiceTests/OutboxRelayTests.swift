@@ -1,0 +1,145 @@
+import Logging
+import OrderEvents
+import OrderService
+import ServiceLifecycle
+import ServiceRuntime
+import TestSupport
+import XCTest
+
+final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
+    private var directory: TemporaryDirectory!
+    private var store: SQLiteOrderStore!
+    private var broker: TestBroker!
+
+    override func setUp() async throws {
+        self.directory = try TemporaryDirectory()
+        self.store = try await SQLiteOrderStore.open(
+            path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("store")
+        )
+        self.broker = try await TestBroker.open(path: self.directory.file("broker.sqlite"))
+        try await self.broker.broker.declare(OrderTopology.topology(queues: [OrderTopology.analyticsQueue]))
+    }
+
+    override func tearDown() async throws {
+        await self.store.close()
+        await self.broker.close()
+        self.directory.remove()
+    }
+
+    private func storeOrders(_ count: Int) async throws -> [String] {
+        var ids: [String] = []
+        for index in 0..<count {
+            let now = Timestamp.now()
+            let order = Order(
+                id: Identifier.random(), customerID: "c\(index)", productID: "p", quantity: 1,
+                totalAmount: Money(cents: Int64(100 + index)), status: "pending", createdAt: now, updatedAt: now
+            )
+            let event = order.createdEvent(eventID: Identifier.random())
+            try await self.store.create(
+                order,
+                event: OutboxEvent(
+                    eventID: event.eventID!, aggregateID: order.id, eventType: OrderCreatedEvent.eventType,
+                    routingKey: OrderTopology.orderCreatedRoutingKey, payload: event.encode(), createdAt: now
+                )
+            )
+            ids.append(order.id)
+        }
+        return ids
+    }
+
+    private func makeRelay(broker: any MessageBroker, batchSize: Int = 4, retention: Duration = .seconds(86400)) -> OutboxRelay {
+        var configuration = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
+        configuration.batchSize = batchSize
+        configuration.pollInterval = .milliseconds(50)
+        configuration.retention = retention
+        return OutboxRelay(
+            store: self.store, broker: broker, configuration: configuration,
+            metrics: OrderServiceMetrics(registry: ServiceMetrics()), signal: WakeSignal(), logger: testLogger("relay")
+        )
+    }
+
+    /// Runs `relay` in a service group while `body` runs, then shuts it down gracefully.
+    private func withRunning(_ relay: OutboxRelay, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(configuration: .init(services: [relay], logger: testLogger("group")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await body()
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    private func drainQueue(_ queue: String, expecting count: Int) async throws -> [OrderCreatedEvent] {
+        let consumer = try await self.broker.broker.consume(queue: queue, prefetch: 1000)
+        var events: [OrderCreatedEvent] = []
+        while events.count < count {
+            guard let deliveries = try await consumer.next(limit: 1000) else { break }
+            events += try deliveries.map { try OrderCreatedEvent.decode($0.body) }
+            try await consumer.ack(deliveries)
+        }
+        await consumer.close()
+        return events
+    }
+
+    func testRelayPublishesEveryEventInCreationOrderAndMarksThemPublished() async throws {
+        let ids = try await self.storeOrders(10)
+        let relay = self.makeRelay(broker: self.broker.broker, batchSize: 4)
+        try await self.withRunning(relay) {
+            let drained = try await eventually { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained)
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 10)
+        XCTAssertEqual(events.map(\.orderID), ids)
+        let remaining = try await self.broker.broker.messageCount(queue: OrderTopology.analyticsQueue)
+        XCTAssertEqual(remaining, 0)
+    }
+
+    func testBrokerOutageDelaysEventsAndLosesNone() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        flaky.isDown = true
+        let ids = try await self.storeOrders(5)
+        let relay = self.makeRelay(broker: flaky)
+        try await self.withRunning(relay) {
+            let attempted = await eventually { flaky.publishCalls >= 2 }
+            XCTAssertTrue(attempted)
+            let pending = try await self.store.outboxBacklog().pending
+            XCTAssertEqual(pending, 5, "nothing is marked published while the broker refuses")
+            flaky.isDown = false
+            relay.signal.signal()
+            let drained = try await eventually { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained)
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 5)
+        XCTAssertEqual(Set(events.map(\.orderID)), Set(ids))
+        XCTAssertEqual(events.count, 5)
+    }
+
+    func testShutdownFlushesPendingEvents() async throws {
+        let relay = self.makeRelay(broker: self.broker.broker)
+        try await self.withRunning(relay) {
+            _ = try await self.storeOrders(7)
+            // No signal: the graceful shutdown itself must publish what is pending.
+        }
+        let pending = try await self.store.outboxBacklog().pending
+        XCTAssertEqual(pending, 0)
+        let count = try await self.broker.broker.messageCount(queue: OrderTopology.analyticsQueue)
+        XCTAssertEqual(count, 7)
+    }
+
+    func testPublishedEventsArePurgedAfterRetention() async throws {
+        _ = try await self.storeOrders(3)
+        _ = try await self.store.relayPendingEvents(limit: 10) { events in events.map(\.sequence) }
+        let kept = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: -3600))
+        XCTAssertEqual(kept, 0, "younger than the retention: kept")
+        let purged = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 1))
+        XCTAssertEqual(purged, 3)
+        _ = try await self.storeOrders(1)
+        let unpublished = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 1))
+        XCTAssertEqual(unpublished, 0, "an unpublished event is never purged")
+    }
+}
