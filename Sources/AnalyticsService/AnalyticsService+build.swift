@@ -1,0 +1,87 @@
+import Hummingbird
+import Logging
+import NIOCore
+import OrderEvents
+import ServiceLifecycle
+import ServiceRuntime
+
+/// Settings of the analytics service; the command line fills them (flag > environment > default).
+public struct AnalyticsServiceConfiguration: Sendable {
+    /// The address to listen on.
+    public var hostname: String = "0.0.0.0"
+    /// The port (`SERVICE_PORT`, 8081).
+    public var port: Int = 8081
+    /// Unacknowledged deliveries in flight, which is also the largest batch applied in one transaction.
+    public var prefetch: Int = 256
+    /// Retry delays of the queue's retry levels.
+    public var retryDelays: [Duration] = OrderTopology.defaultRetryDelays
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// The backends the analytics service runs on, opened by the caller.
+public struct AnalyticsServiceBackends: Sendable {
+    /// Applied events and totals.
+    public var store: any AnalyticsStore
+    /// The summary cache.
+    public var cache: any KeyValueCache
+    /// The broker events come from.
+    public var broker: any MessageBroker
+
+    /// Creates the set.
+    public init(store: any AnalyticsStore, cache: any KeyValueCache, broker: any MessageBroker) {
+        self.store = store
+        self.cache = cache
+        self.broker = broker
+    }
+}
+
+/// Builds the analytics service: the summary route, health, metrics and the `analytics.orders` consumer.
+/// The backends belong to the caller, who closes them after the application has stopped.
+public func buildAnalyticsService(
+    configuration: AnalyticsServiceConfiguration,
+    backends: AnalyticsServiceBackends,
+    metrics registry: ServiceMetrics = ServiceMetrics(),
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    let queue = OrderTopology.analyticsQueue
+    let metrics = AnalyticsServiceMetrics(registry: registry, queue: queue)
+    try await backends.broker.declare(OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays))
+    let summaryCache = SummaryCache(cache: backends.cache, metrics: metrics, logger: logger)
+    let consumer = QueueConsumerService(
+        broker: backends.broker,
+        queue: queue,
+        prefetch: configuration.prefetch,
+        handler: OrderEventApplier(store: backends.store, summaryCache: summaryCache, metrics: metrics, logger: logger),
+        brokerErrors: metrics.brokerErrors,
+        logger: logger
+    )
+    let store = backends.store
+    let cache = backends.cache
+    let broker = backends.broker
+    let router = Router()
+    router.add(middleware: APIErrorMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(metrics: registry))
+    router.addOperationalRoutes(
+        health: HealthMonitor(
+            service: "analytics-service",
+            checks: [
+                HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
+                HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
+                HealthCheck(name: "mq", importance: .required) { try await broker.checkHealth() },
+            ]
+        ),
+        metrics: registry
+    )
+    AnalyticsRoutes<BasicRequestContext>(store: store, summaryCache: summaryCache, metrics: metrics, logger: logger)
+        .add(to: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: nil),
+        services: [consumer],
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+}

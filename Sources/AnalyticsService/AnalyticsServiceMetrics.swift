@@ -1,0 +1,33 @@
+import Metrics
+import ServiceRuntime
+
+/// The analytics service's metrics.
+public struct AnalyticsServiceMetrics: Sendable {
+    /// The registry `/metrics` renders.
+    public let registry: ServiceMetrics
+    let eventsApplied: Counter
+    let eventsDuplicate: Counter
+    let eventsDeadLettered: Counter
+    let batchDuration: Timer
+    let storeErrors: Counter
+    let brokerErrors: Counter
+    let consumerPaused: Gauge
+    let cacheHits: Counter
+    let cacheMisses: Counter
+    let cacheErrors: Counter
+
+    /// Creates the metrics in `registry`.
+    public init(registry: ServiceMetrics, queue: String) {
+        self.registry = registry
+        self.eventsApplied = registry.counter("events_applied_total")
+        self.eventsDuplicate = registry.counter("events_duplicate_total")
+        self.eventsDeadLettered = registry.counter("events_dead_lettered_total", [("queue", queue)])
+        self.batchDuration = registry.timer("events_batch_apply_duration_seconds")
+        self.storeErrors = registry.counter("store_errors_total", [("store", "analytics")])
+        self.brokerErrors = registry.counter("broker_errors_total")
+        self.consumerPaused = registry.gauge("consumer_paused", [("queue", queue)])
+        self.cacheHits = registry.counter("cache_requests_total", [("cache", "summary"), ("result", "hit")])
+        self.cacheMisses = registry.counter("cache_requests_total", [("cache", "summary"), ("result", "miss")])
+        self.cacheErrors = registry.counter("cache_requests_total", [("cache", "summary"), ("result", "error")])
+    }
+}
