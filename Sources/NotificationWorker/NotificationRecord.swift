@@ -1,0 +1,86 @@
+import Logging
+import SQLiteNIO
+import ServiceRuntime
+
+/// Remembers which (order, channel) notifications were sent, so a redelivered event does not notify twice.
+///
+/// A crash between a send and its record can repeat that one send (documented in README.md): the record is written
+/// right after the provider accepted, not atomically with it, because no provider takes part in our transactions.
+///
+/// Thread-safety: implementations are `Sendable` and called concurrently.
+public protocol NotificationRecord: Sendable {
+    /// True when the notification for `orderID` on `channel` was sent.
+    func wasSent(orderID: String, channel: NotificationChannel) async throws -> Bool
+    /// Records that it was sent.
+    func markSent(orderID: String, channel: NotificationChannel) async throws
+    /// Throws when the record cannot be reached.
+    func checkHealth() async throws
+    /// The key in `/health`'s checks: `database` for SQLite, `cache` for Redis.
+    var healthCheckName: String { get }
+    /// Releases connections.
+    func close() async
+}
+
+/// ``NotificationRecord`` in a SQLite file in the worker's data directory (without `--cache redis`).
+public final class SQLiteNotificationRecord: NotificationRecord {
+    /// The schema, versioned.
+    public static let migrations: [SchemaMigration] = [
+        SchemaMigration(
+            version: 1,
+            name: "sent notifications",
+            statements: [
+                """
+                CREATE TABLE sent_notifications (
+                    order_id TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    sent_at INTEGER NOT NULL,
+                    PRIMARY KEY (order_id, channel)
+                ) WITHOUT ROWID
+                """
+            ]
+        )
+    ]
+
+    private let database: SQLiteFileDatabase
+
+    /// Opens `path`, applies migrations and returns the record.
+    public static func open(path: String, durability: SQLiteFileDatabase.Durability, logger: Logger) async throws -> SQLiteNotificationRecord {
+        let database = try await SQLiteFileDatabase.open(path: path, durability: durability, logger: logger)
+        do {
+            try await SQLiteMigrator.migrate(database, migrations: Self.migrations, logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return SQLiteNotificationRecord(database: database)
+    }
+
+    private init(database: SQLiteFileDatabase) {
+        self.database = database
+    }
+
+    public var healthCheckName: String { "database" }
+
+    public func wasSent(orderID: String, channel: NotificationChannel) async throws -> Bool {
+        let rows = try await self.database.query(
+            "SELECT 1 AS sent FROM sent_notifications WHERE order_id = ? AND channel = ?",
+            [.text(orderID), .text(channel.rawValue)]
+        )
+        return !rows.isEmpty
+    }
+
+    public func markSent(orderID: String, channel: NotificationChannel) async throws {
+        try await self.database.write(
+            "INSERT INTO sent_notifications (order_id, channel, sent_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [.text(orderID), .text(channel.rawValue), .int64(Timestamp.now().microsecondsSinceEpoch)]
+        )
+    }
+
+    public func checkHealth() async throws {
+        try await self.database.ping()
+    }
+
+    public func close() async {
+        await self.database.close()
+    }
+}
