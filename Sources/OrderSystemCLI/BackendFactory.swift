@@ -1,0 +1,100 @@
+import AnalyticsService
+import ArgumentParser
+import Logging
+import NotificationWorker
+import OrderService
+import ServiceRuntime
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A backend that was chosen but cannot be used: said clearly at start, before anything is opened.
+public struct UnsupportedBackendError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Opens the backends a configuration names.
+enum BackendFactory {
+    /// Rejects choices this build cannot run, with what to do instead.
+    static func validate(_ settings: BackendSettings, singleService: Bool) throws {
+        if singleService && settings.broker == .embedded {
+            throw UnsupportedBackendError(
+                description: "--broker embedded only connects services inside one process; "
+                    + "run `ordersystem all` for the embedded system, or use --broker rabbitmq (BROKER=rabbitmq)"
+            )
+        }
+        if settings.store == .mysql {
+            throw UnsupportedBackendError(
+                description: "--store mysql (STORE=mysql) is not available in this build yet: the MySQL client is "
+                    + "still being written; use --store sqlite"
+            )
+        }
+        if settings.cache == .redis {
+            throw UnsupportedBackendError(
+                description: "--cache redis (CACHE=redis) is not available in this build yet: the Redis client is "
+                    + "still being written; use --cache memory"
+            )
+        }
+        if settings.broker == .rabbitmq {
+            throw UnsupportedBackendError(
+                description: "--broker rabbitmq (BROKER=rabbitmq) is not available in this build yet: the AMQP client "
+                    + "is still being written; run `ordersystem all` with the embedded broker"
+            )
+        }
+    }
+
+    /// Creates the data directory (and parents) if missing.
+    static func prepareDataDirectory(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw UnsupportedBackendError(description: "cannot create data directory \(path): errno \(errno)")
+            }
+        }
+    }
+
+    static func path(_ settings: BackendSettings, _ file: String) -> String {
+        settings.dataDirectory.hasSuffix("/") ? settings.dataDirectory + file : settings.dataDirectory + "/" + file
+    }
+
+    /// The embedded broker and the database it persists its queues in; close with `broker.shutdown()`, then
+    /// `database.close()`.
+    static func openEmbeddedBroker(
+        _ settings: BackendSettings,
+        logger: Logger
+    ) async throws -> (broker: EmbeddedBroker, database: SQLiteFileDatabase) {
+        let database = try await SQLiteFileDatabase.open(
+            path: Self.path(settings, "broker.sqlite"), durability: settings.durability, logger: logger
+        )
+        do {
+            return (try await EmbeddedBroker.open(database: database, logger: logger), database)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    static func openOrderStore(_ settings: BackendSettings, logger: Logger) async throws -> any OrderStore {
+        try await SQLiteOrderStore.open(path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger)
+    }
+
+    static func openAnalyticsStore(_ settings: BackendSettings, logger: Logger) async throws -> any AnalyticsStore {
+        try await SQLiteAnalyticsStore.open(
+            path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
+        )
+    }
+
+    static func openNotificationRecord(_ settings: BackendSettings, logger: Logger) async throws -> any NotificationRecord {
+        try await SQLiteNotificationRecord.open(
+            path: Self.path(settings, "notifications.sqlite"), durability: settings.durability, logger: logger
+        )
+    }
+
+    static func makeCache(_ settings: BackendSettings) -> any KeyValueCache {
+        MemoryCache(capacity: settings.cacheCapacity)
+    }
+}

@@ -1,0 +1,107 @@
+import AnalyticsService
+import Hummingbird
+import Logging
+import NIOCore
+import NotificationWorker
+import OrderService
+import ServiceLifecycle
+import ServiceRuntime
+import UnixSignals
+
+/// The names of the three services, as `/health` and the logs say them.
+public enum ServiceName: String, Sendable, CaseIterable {
+    case order = "order-service"
+    case analytics = "analytics-service"
+    case notification = "notification-worker"
+}
+
+/// `ordersystem all`: the three services in one process on the embedded broker, wired exactly as the
+/// single-service commands wire them, through the same build functions.
+public enum EmbeddedSystem {
+    /// Opens the backends and builds the services, in the order a service group must run them: the backends'
+    /// closer first (so it runs last), then the order service (its relay flushes after its HTTP server stops),
+    /// then the consumers.
+    /// - Parameter onServerRunning: called with each service's bound port (useful with port 0).
+    public static func makeServices(
+        configuration: SystemConfiguration,
+        onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void = { _, _ in }
+    ) async throws -> [any Service] {
+        try BackendFactory.validate(configuration.backends, singleService: false)
+        try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
+        let level = configuration.logLevel
+        let systemLogger = ServiceLogging.logger(service: "ordersystem", level: level)
+        let orderLogger = ServiceLogging.logger(service: ServiceName.order.rawValue, level: level)
+        let analyticsLogger = ServiceLogging.logger(service: ServiceName.analytics.rawValue, level: level)
+        let notificationLogger = ServiceLogging.logger(service: ServiceName.notification.rawValue, level: level)
+
+        let (broker, brokerDatabase) = try await BackendFactory.openEmbeddedBroker(configuration.backends, logger: systemLogger)
+        let orderStore = try await BackendFactory.openOrderStore(configuration.backends, logger: orderLogger)
+        let analyticsStore = try await BackendFactory.openAnalyticsStore(configuration.backends, logger: analyticsLogger)
+        let record = try await BackendFactory.openNotificationRecord(configuration.backends, logger: notificationLogger)
+
+        func report(_ name: ServiceName) -> @Sendable (any Channel) async -> Void {
+            { channel in
+                let port = channel.localAddress?.port ?? 0
+                systemLogger.info("listening", metadata: ["service": "\(name.rawValue)", "port": "\(port)"])
+                await onServerRunning(name, port)
+            }
+        }
+        let order = try await buildOrderService(
+            configuration: configuration.order,
+            backends: OrderServiceBackends(store: orderStore, cache: BackendFactory.makeCache(configuration.backends), broker: broker),
+            logger: orderLogger,
+            onServerRunning: report(.order)
+        )
+        let analytics = try await buildAnalyticsService(
+            configuration: configuration.analytics,
+            backends: AnalyticsServiceBackends(
+                store: analyticsStore, cache: BackendFactory.makeCache(configuration.backends), broker: broker
+            ),
+            logger: analyticsLogger,
+            onServerRunning: report(.analytics)
+        )
+        let notification = try await buildNotificationWorker(
+            configuration: configuration.notification,
+            backends: NotificationWorkerBackends(
+                record: record,
+                sender: SimulatedNotificationSender(
+                    latency: configuration.notificationLatency,
+                    failureRate: configuration.notificationFailureRate,
+                    logger: notificationLogger
+                ),
+                broker: broker
+            ),
+            logger: notificationLogger,
+            onServerRunning: report(.notification)
+        )
+        return [
+            // First in the group, so it runs last: every service has stopped before its backends close.
+            ShutdownAction {
+                await orderStore.close()
+                await analyticsStore.close()
+                await record.close()
+                await broker.shutdown()
+                await brokerDatabase.close()
+            },
+            order, analytics, notification,
+        ]
+    }
+
+    /// Runs the services until SIGTERM or SIGINT, then shuts them down gracefully in reverse order.
+    public static func run(configuration: SystemConfiguration) async throws {
+        let logger = ServiceLogging.logger(service: "ordersystem", level: configuration.logLevel)
+        let services = try await Self.makeServices(configuration: configuration)
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        logger.info(
+            "order system running",
+            metadata: [
+                "data_dir": "\(configuration.backends.dataDirectory)", "store": "\(configuration.backends.store.rawValue)",
+                "cache": "\(configuration.backends.cache.rawValue)", "broker": "\(configuration.backends.broker.rawValue)",
+            ]
+        )
+        try await group.run()
+        logger.info("order system stopped")
+    }
+}

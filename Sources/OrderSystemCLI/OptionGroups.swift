@@ -1,0 +1,131 @@
+import ArgumentParser
+
+/// Options every command shares: logging, listening address, backends and their servers.
+public struct CommonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: LOG_LEVEL; default: info)")
+    public var logLevel: String?
+
+    @Option(help: "Address the HTTP servers listen on. (env: SERVICE_HOST; default: 0.0.0.0)")
+    public var hostname: String?
+
+    @Option(help: "Folder for SQLite files and the embedded broker's queues. (env: DATA_DIR; default: ./data)")
+    public var dataDir: String?
+
+    @Option(help: "Storage backend: sqlite or mysql. (env: STORE; default: sqlite for `all` and `migrate`, mysql for a single service)")
+    public var store: String?
+
+    @Option(help: "Cache backend: memory or redis. (env: CACHE; default: memory for `all`, redis for a single service)")
+    public var cache: String?
+
+    @Option(help: "Broker: embedded or rabbitmq. (env: BROKER; default: embedded for `all`, rabbitmq for a single service)")
+    public var broker: String?
+
+    @Option(help: "SQLite durability: normal (WAL, survives a process crash) or full (fsync per commit, survives power loss). (env: SQLITE_SYNCHRONOUS; default: normal)")
+    public var sqliteSynchronous: String?
+
+    @Option(help: "Entries kept by the in-process cache. (env: CACHE_CAPACITY; default: 10000)")
+    public var cacheCapacity: Int?
+
+    @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD only)")
+    public var redisHost: String?
+
+    @Option(help: "Redis port. (env: REDIS_PORT; default: 6379)")
+    public var redisPort: Int?
+
+    @Option(help: "RabbitMQ URL; a bare trailing slash means vhost '/'. (env: RABBITMQ_URL; default: amqp://guest:guest@localhost:5672/)")
+    public var rabbitmqURL: String?
+
+    @Option(help: "Delays of the three retry levels of the consumer queues. (env: RETRY_DELAYS; default: 1s,10s,60s)")
+    public var retryDelays: String?
+
+    public init() {}
+}
+
+/// Tunables of the order service.
+public struct OrderTuningOptions: ParsableArguments {
+    @Option(help: "Largest POST body in bytes; larger is a 413. (env: MAX_BODY_SIZE; default: 65536)")
+    public var maxBodySize: Int?
+
+    @Option(help: "Outbox events published per batch. (env: OUTBOX_BATCH_SIZE; default: 256)")
+    public var outboxBatchSize: Int?
+
+    @Option(help: "Safety-net poll of the outbox relay (new orders wake it at once). (env: OUTBOX_POLL_INTERVAL; default: 1s)")
+    public var outboxPollInterval: String?
+
+    @Option(help: "How long published outbox events are kept. (env: OUTBOX_RETENTION; default: 24h)")
+    public var outboxRetention: String?
+
+    public init() {}
+}
+
+/// Tunables of the analytics service.
+public struct AnalyticsTuningOptions: ParsableArguments {
+    @Option(help: "Unacknowledged deliveries in flight, also the largest batch applied in one transaction. (env: ANALYTICS_PREFETCH; default: 256)")
+    public var analyticsPrefetch: Int?
+
+    public init() {}
+}
+
+/// Tunables of the notification worker.
+public struct NotificationTuningOptions: ParsableArguments {
+    @Option(help: "Deliveries processed concurrently. (env: NOTIFICATION_PREFETCH; default: 32)")
+    public var notificationPrefetch: Int?
+
+    @Option(help: "Attempts before a failing notification is dead-lettered. (env: NOTIFICATION_MAX_ATTEMPTS; default: 5)")
+    public var notificationMaxAttempts: Int?
+
+    @Option(help: "Simulated provider latency per send. (env: NOTIFICATION_LATENCY; default: 0ms)")
+    public var notificationLatency: String?
+
+    @Option(help: "Fraction of simulated sends that fail transiently, 0 to 1. (env: NOTIFICATION_FAILURE_RATE; default: 0)")
+    public var notificationFailureRate: Double?
+
+    public init() {}
+}
+
+/// Database connection for a single-service command: the original's plain `DB_*` variables.
+public struct DatabaseOptions: ParsableArguments {
+    @Option(help: "MySQL host. (env: DB_HOST; default: localhost)")
+    public var dbHost: String?
+
+    @Option(help: "MySQL port. (env: DB_PORT; default: 3306)")
+    public var dbPort: Int?
+
+    @Option(help: "MySQL user. (env: DB_USER; default: the service's original user; the password is read from DB_PASSWORD only)")
+    public var dbUser: String?
+
+    @Option(help: "MySQL database. (env: DB_NAME; default: the service's original database)")
+    public var dbName: String?
+
+    public init() {}
+}
+
+/// Database connections for `all` and `migrate all`: per-service prefixed variables first, then the shared
+/// `DB_HOST`/`DB_PORT`, then each service's original defaults.
+public struct SystemDatabaseOptions: ParsableArguments {
+    @Option(help: "Order database host. (env: ORDER_DB_HOST, then DB_HOST; default: localhost)")
+    public var orderDbHost: String?
+
+    @Option(help: "Order database port. (env: ORDER_DB_PORT, then DB_PORT; default: 3306)")
+    public var orderDbPort: Int?
+
+    @Option(help: "Order database user. (env: ORDER_DB_USER; default: orderuser; password from ORDER_DB_PASSWORD, default orderpass)")
+    public var orderDbUser: String?
+
+    @Option(help: "Order database name. (env: ORDER_DB_NAME; default: order_db)")
+    public var orderDbName: String?
+
+    @Option(help: "Analytics database host. (env: ANALYTICS_DB_HOST, then DB_HOST; default: localhost)")
+    public var analyticsDbHost: String?
+
+    @Option(help: "Analytics database port. (env: ANALYTICS_DB_PORT, then DB_PORT; default: 3306)")
+    public var analyticsDbPort: Int?
+
+    @Option(help: "Analytics database user. (env: ANALYTICS_DB_USER; default: analyticsuser; password from ANALYTICS_DB_PASSWORD, default analyticspass)")
+    public var analyticsDbUser: String?
+
+    @Option(help: "Analytics database name. (env: ANALYTICS_DB_NAME; default: analytics_db)")
+    public var analyticsDbName: String?
+
+    public init() {}
+}

@@ -1,0 +1,214 @@
+import AnalyticsService
+import ArgumentParser
+import Logging
+import NotificationWorker
+import OrderEvents
+import OrderService
+import ServiceRuntime
+
+/// A MySQL connection's settings. The password never appears in a description.
+public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var name: String
+
+    /// Creates settings.
+    public init(host: String, port: Int, user: String, password: String, name: String) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.name = name
+    }
+
+    public var description: String { "\(self.user)@\(self.host):\(self.port)/\(self.name)" }
+
+    /// The original's defaults of each service.
+    public enum Service: Sendable {
+        case order, analytics
+
+        var prefix: String { self == .order ? "ORDER" : "ANALYTICS" }
+        var defaultUser: String { self == .order ? "orderuser" : "analyticsuser" }
+        var defaultPassword: String { self == .order ? "orderpass" : "analyticspass" }
+        var defaultName: String { self == .order ? "order_db" : "analytics_db" }
+    }
+
+    /// A single-service command: the original's plain `DB_*` variables.
+    static func plain(_ service: Service, options: DatabaseOptions, resolver: SettingResolver) throws -> DatabaseSettings {
+        DatabaseSettings(
+            host: resolver.string(options.dbHost, env: ["DB_HOST"], default: "localhost"),
+            port: try resolver.port(options.dbPort, option: "db-port", env: ["DB_PORT"], default: 3306),
+            user: resolver.string(options.dbUser, env: ["DB_USER"], default: service.defaultUser),
+            password: resolver.string(nil, env: ["DB_PASSWORD"], default: service.defaultPassword),
+            name: resolver.string(options.dbName, env: ["DB_NAME"], default: service.defaultName)
+        )
+    }
+
+    /// `all` and `migrate all`: the prefixed variables, then the shared host and port, then the defaults.
+    static func prefixed(
+        _ service: Service,
+        host: String?,
+        port: Int?,
+        user: String?,
+        name: String?,
+        resolver: SettingResolver
+    ) throws -> DatabaseSettings {
+        let prefix = service.prefix
+        return DatabaseSettings(
+            host: resolver.string(host, env: ["\(prefix)_DB_HOST", "DB_HOST"], default: "localhost"),
+            port: try resolver.port(port, option: "\(prefix.lowercased())-db-port", env: ["\(prefix)_DB_PORT", "DB_PORT"], default: 3306),
+            user: resolver.string(user, env: ["\(prefix)_DB_USER"], default: service.defaultUser),
+            password: resolver.string(nil, env: ["\(prefix)_DB_PASSWORD"], default: service.defaultPassword),
+            name: resolver.string(name, env: ["\(prefix)_DB_NAME"], default: service.defaultName)
+        )
+    }
+
+    static func system(_ service: Service, options: SystemDatabaseOptions, resolver: SettingResolver) throws -> DatabaseSettings {
+        switch service {
+        case .order:
+            return try .prefixed(
+                .order, host: options.orderDbHost, port: options.orderDbPort, user: options.orderDbUser,
+                name: options.orderDbName, resolver: resolver
+            )
+        case .analytics:
+            return try .prefixed(
+                .analytics, host: options.analyticsDbHost, port: options.analyticsDbPort,
+                user: options.analyticsDbUser, name: options.analyticsDbName, resolver: resolver
+            )
+        }
+    }
+}
+
+/// Backend choices and their connection settings.
+public struct BackendSettings: Sendable {
+    public var store: StoreKind
+    public var cache: CacheKind
+    public var broker: BrokerKind
+    public var dataDirectory: String
+    public var durability: SQLiteFileDatabase.Durability
+    public var cacheCapacity: Int
+    public var redisHost: String
+    public var redisPort: Int
+    public var redisPassword: String?
+    public var rabbitmqURL: String
+
+    /// The defaults a command starts from.
+    public struct Defaults: Sendable {
+        var store: StoreKind
+        var cache: CacheKind
+        var broker: BrokerKind
+
+        /// `all` and `migrate`: nothing to install.
+        public static let embedded = Defaults(store: .sqlite, cache: .memory, broker: .embedded)
+        /// A single service, as the original: the real servers.
+        public static let servers = Defaults(store: .mysql, cache: .redis, broker: .rabbitmq)
+    }
+
+    static func resolve(_ options: CommonOptions, defaults: Defaults, resolver: SettingResolver) throws -> BackendSettings {
+        BackendSettings(
+            store: try resolver.choice(options.store, option: "store", env: ["STORE"], default: defaults.store),
+            cache: try resolver.choice(options.cache, option: "cache", env: ["CACHE"], default: defaults.cache),
+            broker: try resolver.choice(options.broker, option: "broker", env: ["BROKER"], default: defaults.broker),
+            dataDirectory: resolver.string(options.dataDir, env: ["DATA_DIR"], default: "./data"),
+            durability: try resolver.choice(
+                options.sqliteSynchronous, option: "sqlite-synchronous", env: ["SQLITE_SYNCHRONOUS"], default: .normal
+            ),
+            cacheCapacity: try resolver.int(
+                options.cacheCapacity, option: "cache-capacity", env: ["CACHE_CAPACITY"], default: 10_000,
+                range: 1...10_000_000
+            ),
+            redisHost: resolver.string(options.redisHost, env: ["REDIS_HOST"], default: "localhost"),
+            redisPort: try resolver.port(options.redisPort, option: "redis-port", env: ["REDIS_PORT"], default: 6379),
+            redisPassword: resolver.optionalString(nil, env: ["REDIS_PASSWORD"]),
+            rabbitmqURL: resolver.string(
+                options.rabbitmqURL, env: ["RABBITMQ_URL"], default: "amqp://guest:guest@localhost:5672/"
+            )
+        )
+    }
+}
+
+/// Everything a command resolved, before anything is opened.
+public struct SystemConfiguration: Sendable {
+    public var logLevel: Logger.Level
+    public var backends: BackendSettings
+    public var order = OrderServiceConfiguration()
+    public var analytics = AnalyticsServiceConfiguration()
+    public var notification = NotificationWorkerConfiguration()
+    public var orderDatabase: DatabaseSettings
+    public var analyticsDatabase: DatabaseSettings
+    public var notificationLatency: Duration = .zero
+    public var notificationFailureRate: Double = 0
+
+    /// Resolves the options shared by every command, with the given backend defaults.
+    static func resolve(
+        common: CommonOptions,
+        orderTuning: OrderTuningOptions? = nil,
+        analyticsTuning: AnalyticsTuningOptions? = nil,
+        notificationTuning: NotificationTuningOptions? = nil,
+        orderDatabase: DatabaseSettings,
+        analyticsDatabase: DatabaseSettings,
+        defaults: BackendSettings.Defaults,
+        resolver: SettingResolver
+    ) throws -> SystemConfiguration {
+        // A command without a group's options resolves that group from the environment and defaults alone.
+        // (Option groups must come from `parse`: their property wrappers hold no value otherwise.)
+        let orderTuning = try orderTuning ?? OrderTuningOptions.parse([])
+        let analyticsTuning = try analyticsTuning ?? AnalyticsTuningOptions.parse([])
+        let notificationTuning = try notificationTuning ?? NotificationTuningOptions.parse([])
+        var configuration = SystemConfiguration(
+            logLevel: try resolver.logLevel(common.logLevel),
+            backends: try BackendSettings.resolve(common, defaults: defaults, resolver: resolver),
+            orderDatabase: orderDatabase,
+            analyticsDatabase: analyticsDatabase
+        )
+        let hostname = resolver.string(common.hostname, env: ["SERVICE_HOST"], default: "0.0.0.0")
+        let retryDelays = try resolver.durations(
+            common.retryDelays, option: "retry-delays", env: ["RETRY_DELAYS"], default: OrderTopology.defaultRetryDelays
+        )
+        configuration.order.hostname = hostname
+        configuration.analytics.hostname = hostname
+        configuration.notification.hostname = hostname
+        configuration.order.retryDelays = retryDelays
+        configuration.analytics.retryDelays = retryDelays
+        configuration.notification.retryDelays = retryDelays
+
+        configuration.order.maxBodySize = try resolver.int(
+            orderTuning.maxBodySize, option: "max-body-size", env: ["MAX_BODY_SIZE"], default: 64 * 1024,
+            range: 256...(64 << 20)
+        )
+        configuration.order.relay.batchSize = try resolver.int(
+            orderTuning.outboxBatchSize, option: "outbox-batch-size", env: ["OUTBOX_BATCH_SIZE"], default: 256,
+            range: 1...10_000
+        )
+        configuration.order.relay.pollInterval = try resolver.duration(
+            orderTuning.outboxPollInterval, option: "outbox-poll-interval", env: ["OUTBOX_POLL_INTERVAL"],
+            default: .seconds(1)
+        )
+        configuration.order.relay.retention = try resolver.duration(
+            orderTuning.outboxRetention, option: "outbox-retention", env: ["OUTBOX_RETENTION"], default: .seconds(24 * 3600)
+        )
+        configuration.analytics.prefetch = try resolver.int(
+            analyticsTuning.analyticsPrefetch, option: "analytics-prefetch", env: ["ANALYTICS_PREFETCH"], default: 256,
+            range: 1...65_535
+        )
+        configuration.notification.prefetch = try resolver.int(
+            notificationTuning.notificationPrefetch, option: "notification-prefetch", env: ["NOTIFICATION_PREFETCH"],
+            default: 32, range: 1...65_535
+        )
+        configuration.notification.maxAttempts = try resolver.int(
+            notificationTuning.notificationMaxAttempts, option: "notification-max-attempts",
+            env: ["NOTIFICATION_MAX_ATTEMPTS"], default: 5, range: 1...100
+        )
+        configuration.notificationLatency = try resolver.duration(
+            notificationTuning.notificationLatency, option: "notification-latency", env: ["NOTIFICATION_LATENCY"],
+            default: .zero
+        )
+        configuration.notificationFailureRate = try resolver.fraction(
+            notificationTuning.notificationFailureRate, option: "notification-failure-rate",
+            env: ["NOTIFICATION_FAILURE_RATE"], default: 0
+        )
+        return configuration
+    }
+}

@@ -1,0 +1,3 @@
+import OrderSystemCLI
+
+await OrderSystemMain.run()

@@ -1,0 +1,270 @@
+import AnalyticsService
+import ArgumentParser
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NotificationWorker
+import OrderEvents
+import OrderService
+import OrderSystemCLI
+import ServiceLifecycle
+import ServiceRuntime
+import Synchronization
+import TestSupport
+import XCTest
+
+/// The whole system in one process, on ephemeral ports, through real HTTP.
+final class EndToEndTests: XCTestCase, @unchecked Sendable {
+    private var directory: TemporaryDirectory!
+
+    override func setUp() async throws {
+        self.directory = try TemporaryDirectory(prefix: "ordersystem-e2e")
+    }
+
+    override func tearDown() async throws {
+        self.directory.remove()
+    }
+
+    private func configuration() throws -> SystemConfiguration {
+        var configuration = try AllCommand.parse([
+            "--data-dir", self.directory.path, "--order-port", "0", "--analytics-port", "0", "--notification-port", "0",
+            "--hostname", "127.0.0.1", "--retry-delays", "50ms,100ms,200ms",
+        ]).resolve(environment: [:])
+        configuration.logLevel = .critical
+        return configuration
+    }
+
+    /// Ports the services bound, filled in as they start.
+    final class Ports: Sendable {
+        private let ports = Mutex<[ServiceName: Int]>([:])
+        func set(_ name: ServiceName, _ port: Int) { self.ports.withLock { $0[name] = port } }
+        subscript(_ name: ServiceName) -> Int { self.ports.withLock { $0[name] ?? 0 } }
+        var ready: Bool { self.ports.withLock { $0.count == ServiceName.allCases.count } }
+    }
+
+    /// Runs the system while `body` runs; `body` gets the ports and the group (to shut it down early).
+    private func withSystem<T: Sendable>(_ body: (Ports, ServiceGroup) async throws -> T) async throws -> T {
+        let ports = Ports()
+        let services = try await EmbeddedSystem.makeServices(configuration: try self.configuration()) { name, port in
+            ports.set(name, port)
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("system")))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let result: T
+            do {
+                let started = await eventually { ports.ready }
+                XCTAssertTrue(started, "services did not start")
+                result = try await body(ports, group)
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+
+    private func client(_ port: Int) -> TestClient {
+        let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(30)))
+        client.connect()
+        return client
+    }
+
+    private func json(_ response: TestClient.Response) throws -> JSONValue {
+        try JSONReader.parse(Array((response.body ?? ByteBuffer()).readableBytesView))
+    }
+
+    private static func orderBody(_ index: Int) -> ByteBuffer {
+        let cents = 1 + index % 997
+        let amount = "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)"
+        return ByteBuffer(string: #"{"customer_id":"customer-\#(index)","product_id":"product-\#(index % 7)","quantity":\#(1 + index % 5),"total_amount":\#(amount)}"#)
+    }
+
+    private static func cents(_ index: Int) -> Int64 { Int64(1 + index % 997) }
+
+    private func summary(_ client: TestClient) async throws -> JSONValue {
+        try self.json(try await client.get("/analytics/summary"))
+    }
+
+    func testOrdersFlowFromPostToAnalyticsAndNotifications() async throws {
+        let count = 60
+        try await self.withSystem { ports, _ in
+            let orders = self.client(ports[.order])
+            let analytics = self.client(ports[.analytics])
+            let worker = self.client(ports[.notification])
+            var ids: [String] = []
+            var expectedCents: Int64 = 0
+            for index in 0..<count {
+                let response = try await orders.post("/orders", headers: [.contentType: "application/json"], body: Self.orderBody(index))
+                XCTAssertEqual(response.status, .created)
+                let body = try self.json(response)
+                ids.append(try XCTUnwrap(body["id"]?.stringValue))
+                XCTAssertEqual(response.headers[.location], "/orders/\(ids.last!)")
+                expectedCents += Self.cents(index)
+            }
+            for id in ids {
+                let response = try await orders.get("/orders/\(id)")
+                XCTAssertEqual(response.status, .ok)
+                XCTAssertEqual(try self.json(response)["id"]?.stringValue, id)
+            }
+            let counted = try await eventually {
+                try await self.summary(analytics)["total_orders"] == .number("\(count)")
+            }
+            XCTAssertTrue(counted)
+            let summary = try await self.summary(analytics)
+            XCTAssertEqual(summary["total_revenue"], .number(Money(cents: expectedCents).description))
+            let notified = try await eventually {
+                try self.json(try await worker.get("/health"))["stats"]?["events_processed"] == .number("\(count)")
+            }
+            XCTAssertTrue(notified)
+            let health = try self.json(try await worker.get("/health"))
+            XCTAssertEqual(health["stats"]?["email_sent"], .number("\(count)"))
+            XCTAssertEqual(health["stats"]?["sms_sent"], .number("\(count)"))
+            for (client, name) in [(orders, "order-service"), (analytics, "analytics-service"), (worker, "notification-worker")] {
+                let health = try await client.get("/health")
+                XCTAssertEqual(health.status, .ok)
+                XCTAssertEqual(try self.json(health)["service"], .string(name))
+                XCTAssertEqual(try self.json(health)["status"], .string("healthy"))
+            }
+            let metrics = String(buffer: try await worker.get("/metrics").body ?? ByteBuffer())
+            XCTAssertTrue(metrics.contains(#"notifications_sent_total{channel="email"} \#(count)"#), metrics)
+            for client in [orders, analytics, worker] { try await client.shutdown() }
+        }
+    }
+
+    func testRestartCountsEveryOrderExactlyOnce() async throws {
+        // Run 1: orders flow normally.
+        let firstRun = try await self.withSystem { ports, _ -> [String] in
+            let orders = self.client(ports[.order])
+            var ids: [String] = []
+            for index in 0..<20 {
+                let response = try await orders.post("/orders", body: Self.orderBody(index))
+                ids.append(try XCTUnwrap(try self.json(response)["id"]?.stringValue))
+            }
+            let analytics = self.client(ports[.analytics])
+            let counted = try await eventually { try await self.summary(analytics)["total_orders"] == .number("20") }
+            XCTAssertTrue(counted)
+            try await orders.shutdown()
+            try await analytics.shutdown()
+            return ids
+        }
+
+        // Between runs, as after a crash: 10 orders committed whose events never left the outbox, and 5 events of
+        // run 1 delivered again (applied and notified before the crash, not acknowledged).
+        let logger = testLogger("offline")
+        let store = try await SQLiteOrderStore.open(path: self.directory.file("orders.sqlite"), durability: .normal, logger: logger)
+        var expectedCents: Int64 = (0..<20).reduce(0) { $0 + Self.cents($1) }
+        for index in 100..<110 {
+            let now = Timestamp.now()
+            let order = Order(
+                id: Identifier.random(), customerID: "c", productID: "p", quantity: 1,
+                totalAmount: Money(cents: Self.cents(index)), status: "pending", createdAt: now, updatedAt: now
+            )
+            let event = order.createdEvent(eventID: Identifier.random())
+            try await store.create(order, event: OutboxEvent(
+                eventID: event.eventID!, aggregateID: order.id, eventType: OrderCreatedEvent.eventType,
+                routingKey: OrderTopology.orderCreatedRoutingKey, payload: event.encode(), createdAt: now
+            ))
+            expectedCents += Self.cents(index)
+        }
+        var replays: [OutgoingMessage] = []
+        for id in firstRun.prefix(5) {
+            let order = try await XCTUnwrapAsync(try await store.order(id: id))
+            replays.append(order.createdEvent(eventID: Identifier.random()).message())
+        }
+        await store.close()
+        let broker = try await TestBroker.open(path: self.directory.file("broker.sqlite"))
+        try await broker.broker.declare(OrderTopology.topology(queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue]))
+        let outcomes = await broker.broker.publish(replays)
+        XCTAssertEqual(outcomes, Array(repeating: .confirmed, count: 5))
+        await broker.close()
+
+        // Run 2 on the same data directory.
+        try await self.withSystem { ports, _ in
+            let analytics = self.client(ports[.analytics])
+            let worker = self.client(ports[.notification])
+            let counted = try await eventually { try await self.summary(analytics)["total_orders"] == .number("30") }
+            XCTAssertTrue(counted)
+            let drained = try await eventually {
+                let stats = try self.json(try await worker.get("/health"))["stats"]
+                return stats?["events_processed"] == .number("15")
+            }
+            XCTAssertTrue(drained, "10 new events and 5 replays reach the worker")
+            let stats = try self.json(try await worker.get("/health"))["stats"]
+            XCTAssertEqual(stats?["email_sent"], .number("10"), "replayed events are not notified again")
+            XCTAssertEqual(stats?["duplicates_skipped"], .number("10"))
+            let summary = try await self.summary(analytics)
+            XCTAssertEqual(summary["total_orders"], .number("30"))
+            XCTAssertEqual(summary["total_revenue"], .number(Money(cents: expectedCents).description))
+            try await analytics.shutdown()
+            try await worker.shutdown()
+        }
+    }
+
+    func testGracefulShutdownDuringConcurrentPostsLosesNoAcknowledgedOrder() async throws {
+        let acknowledged = try await self.withSystem { ports, group -> [String] in
+            let created = Collected()
+            try await withThrowingTaskGroup(of: Void.self) { clients in
+                for worker in 0..<4 {
+                    clients.addTask {
+                        let client = self.client(ports[.order])
+                        var index = worker * 10_000
+                        // Posts until the server goes away; bounded so the test always ends.
+                        while index < worker * 10_000 + 2_000 {
+                            guard let response = try? await client.post("/orders", body: Self.orderBody(index)) else { break }
+                            if response.status == .created, let id = try? self.json(response)["id"]?.stringValue {
+                                created.append(id)
+                            }
+                            index += 1
+                        }
+                        try? await client.shutdown()
+                    }
+                }
+                clients.addTask {
+                    _ = await eventually { created.count >= 100 }
+                    await group.triggerGracefulShutdown()
+                }
+                try await clients.waitForAll()
+            }
+            return created.values
+        }
+        XCTAssertGreaterThanOrEqual(acknowledged.count, 100)
+
+        try await self.withSystem { ports, _ in
+            let orders = self.client(ports[.order])
+            for id in acknowledged {
+                let response = try await orders.get("/orders/\(id)")
+                XCTAssertEqual(response.status, .ok, "order \(id) got a 201 and must exist")
+            }
+            try await orders.shutdown()
+        }
+        // Every stored order (including any committed whose answer was cut off) is counted exactly once.
+        let store = try await SQLiteOrderStore.open(path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("check"))
+        let stored = try await store.orders(limit: 100_000, offset: 0).count
+        await store.close()
+        XCTAssertGreaterThanOrEqual(stored, acknowledged.count)
+        try await self.withSystem { ports, _ in
+            let analytics = self.client(ports[.analytics])
+            let counted = try await eventually { try await self.summary(analytics)["total_orders"] == .number("\(stored)") }
+            XCTAssertTrue(counted, "analytics counts each stored order once")
+            try await analytics.shutdown()
+        }
+    }
+}
+
+/// Strings gathered from concurrent tasks.
+final class Collected: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ value: String) { self.storage.withLock { $0.append(value) } }
+    var count: Int { self.storage.withLock { $0.count } }
+    var values: [String] { self.storage.withLock { $0 } }
+}
+
+func XCTUnwrapAsync<T>(_ value: T?, file: StaticString = #filePath, line: UInt = #line) async throws -> T {
+    try XCTUnwrap(value, file: file, line: line)
+}
