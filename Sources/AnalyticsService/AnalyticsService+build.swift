@@ -61,10 +61,8 @@ public func buildAnalyticsService(
     let store = backends.store
     let cache = backends.cache
     let broker = backends.broker
-    let router = Router()
-    router.add(middleware: APIErrorMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(metrics: registry))
-    router.addOperationalRoutes(
+    let router = ServiceApplication.router(
+        metrics: registry,
         health: HealthMonitor(
             service: "analytics-service",
             checks: [
@@ -72,16 +70,12 @@ public func buildAnalyticsService(
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
                 HealthCheck(name: "mq", importance: .required) { try await broker.checkHealth() },
             ]
-        ),
-        metrics: registry
+        )
     )
     AnalyticsRoutes<BasicRequestContext>(store: store, summaryCache: summaryCache, metrics: metrics, logger: logger)
         .add(to: router)
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: nil),
-        services: [consumer],
-        onServerRunning: onServerRunning,
-        logger: logger
+    return ServiceApplication.make(
+        router: router, hostname: configuration.hostname, port: configuration.port, services: [consumer],
+        onServerRunning: onServerRunning, logger: logger
     )
 }

@@ -34,7 +34,10 @@ public struct OrderEventApplier: DeliveryBatchHandler {
                 events.append(try OrderCreatedEvent.decode(delivery.body))
                 accepted.append(delivery)
             } catch {
-                await self.deadLetter(delivery, reason: error.reason, consumer: consumer)
+                _ = await consumer.deadLetter(
+                    delivery, reason: error.reason, logger: self.logger,
+                    deadLettered: self.metrics.eventsDeadLettered, brokerErrors: self.metrics.brokerErrors
+                )
             }
         }
         guard !events.isEmpty else { return }
@@ -62,23 +65,6 @@ public struct OrderEventApplier: DeliveryBatchHandler {
             // The effect is committed; a redelivery will be recognised as a duplicate.
             self.metrics.brokerErrors.increment()
             self.logger.warning("acknowledging applied events failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    private func deadLetter(_ delivery: Delivery, reason: String, consumer: any MessageConsumer) async {
-        self.logger.warning(
-            "invalid event dead-lettered",
-            metadata: [
-                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
-                "reason": "\(reason)",
-            ]
-        )
-        do {
-            try await consumer.deadLetter(delivery, reason: reason)
-            self.metrics.eventsDeadLettered.increment()
-        } catch {
-            self.metrics.brokerErrors.increment()
-            self.logger.error("dead-lettering failed; the message will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -44,25 +44,20 @@ public final class SQLiteAnalyticsStore: AnalyticsStore {
 
     private let database: SQLiteFileDatabase
 
-    /// Wraps an open database; call ``migrate(logger:)`` before use.
+    /// Wraps a database that ``migrations`` have been applied to.
     public init(database: SQLiteFileDatabase) {
         self.database = database
     }
 
     /// Opens `path`, applies migrations and returns the store.
     public static func open(path: String, durability: SQLiteFileDatabase.Durability, logger: Logger) async throws -> SQLiteAnalyticsStore {
-        let database = try await SQLiteFileDatabase.open(path: path, durability: durability, logger: logger)
-        let store = SQLiteAnalyticsStore(database: database)
-        do {
-            try await store.migrate(logger: logger)
-        } catch {
-            await database.close()
-            throw error
-        }
-        return store
+        SQLiteAnalyticsStore(
+            database: try await SQLiteFileDatabase.openMigrated(
+                path: path, durability: durability, migrations: Self.migrations, logger: logger
+            )
+        )
     }
 
-    /// Applies missing migrations.
     public func migrate(logger: Logger) async throws {
         try await SQLiteMigrator.migrate(self.database, migrations: Self.migrations, logger: logger)
     }

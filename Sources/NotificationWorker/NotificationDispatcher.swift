@@ -138,19 +138,11 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
     }
 
     private func deadLetter(_ delivery: Delivery, reason: String, consumer: any MessageConsumer) async {
-        self.logger.warning(
-            "event dead-lettered",
-            metadata: [
-                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
-                "reason": "\(reason)",
-            ]
-        )
-        do {
-            try await consumer.deadLetter(delivery, reason: reason)
+        if await consumer.deadLetter(
+            delivery, reason: reason, logger: self.logger,
+            deadLettered: self.statistics.deadLettered, brokerErrors: self.statistics.brokerErrors
+        ) {
             self.statistics.recordDeadLettered()
-        } catch {
-            self.statistics.brokerErrors.increment()
-            self.logger.error("dead-lettering failed; the message will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 

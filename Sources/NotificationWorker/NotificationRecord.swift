@@ -45,14 +45,11 @@ public final class SQLiteNotificationRecord: NotificationRecord {
 
     /// Opens `path`, applies migrations and returns the record.
     public static func open(path: String, durability: SQLiteFileDatabase.Durability, logger: Logger) async throws -> SQLiteNotificationRecord {
-        let database = try await SQLiteFileDatabase.open(path: path, durability: durability, logger: logger)
-        do {
-            try await SQLiteMigrator.migrate(database, migrations: Self.migrations, logger: logger)
-        } catch {
-            await database.close()
-            throw error
-        }
-        return SQLiteNotificationRecord(database: database)
+        SQLiteNotificationRecord(
+            database: try await SQLiteFileDatabase.openMigrated(
+                path: path, durability: durability, migrations: Self.migrations, logger: logger
+            )
+        )
     }
 
     private init(database: SQLiteFileDatabase) {

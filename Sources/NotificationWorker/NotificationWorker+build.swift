@@ -68,10 +68,8 @@ public func buildNotificationWorker(
     )
     let record = backends.record
     let broker = backends.broker
-    let router = Router()
-    router.add(middleware: APIErrorMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(metrics: registry))
-    router.addOperationalRoutes(
+    let router = ServiceApplication.router(
+        metrics: registry,
         health: HealthMonitor(
             service: "notification-worker",
             checks: [
@@ -80,14 +78,10 @@ public func buildNotificationWorker(
                 HealthCheck(name: "mq", importance: .required) { try await broker.checkHealth() },
             ],
             stats: { statistics.snapshot }
-        ),
-        metrics: registry
+        )
     )
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: nil),
-        services: [consumer],
-        onServerRunning: onServerRunning,
-        logger: logger
+    return ServiceApplication.make(
+        router: router, hostname: configuration.hostname, port: configuration.port, services: [consumer],
+        onServerRunning: onServerRunning, logger: logger
     )
 }

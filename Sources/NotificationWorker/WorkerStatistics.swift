@@ -17,7 +17,7 @@ public final class WorkerStatistics: Sendable {
     private let sentSMS: Counter
     private let failed: Counter
     private let retried: Counter
-    private let deadLettered: Counter
+    let deadLettered: Counter
     private let duplicates: Counter
     let recordErrors: Counter
     let brokerErrors: Counter
@@ -38,7 +38,8 @@ public final class WorkerStatistics: Sendable {
     func recordProcessed() { self.processedCount.add(1, ordering: .relaxed); self.processed.increment() }
     func recordFailed() { self.failedCount.add(1, ordering: .relaxed); self.failed.increment() }
     func recordRetried() { self.retriedCount.add(1, ordering: .relaxed); self.retried.increment() }
-    func recordDeadLettered() { self.deadLetteredCount.add(1, ordering: .relaxed); self.deadLettered.increment() }
+    /// Counts a dead letter for `/health`; the Prometheus counter is incremented by the dead-letter helper.
+    func recordDeadLettered() { self.deadLetteredCount.add(1, ordering: .relaxed) }
     func recordDuplicate() { self.duplicateCount.add(1, ordering: .relaxed); self.duplicates.increment() }
     func recordSent(_ channel: NotificationChannel) {
         switch channel {

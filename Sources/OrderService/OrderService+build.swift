@@ -68,13 +68,11 @@ public func buildOrderService(
         signal: signal,
         logger: logger
     )
-    let router = Router()
-    router.add(middleware: APIErrorMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(metrics: registry))
     let store = backends.store
     let cache = backends.cache
     let broker = backends.broker
-    router.addOperationalRoutes(
+    let router = ServiceApplication.router(
+        metrics: registry,
         health: HealthMonitor(
             service: "order-service",
             checks: [
@@ -83,8 +81,7 @@ public func buildOrderService(
                 // The outbox keeps events while the broker is down: orders are still taken, so this only degrades.
                 HealthCheck(name: "mq", importance: .optional) { try await broker.checkHealth() },
             ]
-        ),
-        metrics: registry
+        )
     )
     OrderRoutes<BasicRequestContext>(
         store: store,
@@ -94,11 +91,8 @@ public func buildOrderService(
         maxBodySize: configuration.maxBodySize,
         logger: logger
     ).add(to: router)
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: nil),
-        services: [relay],
-        onServerRunning: onServerRunning,
-        logger: logger
+    return ServiceApplication.make(
+        router: router, hostname: configuration.hostname, port: configuration.port, services: [relay],
+        onServerRunning: onServerRunning, logger: logger
     )
 }

@@ -33,11 +33,7 @@ public struct OrderServiceCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let configuration = try self.resolve(environment: processEnvironment)
-        ServiceLogging.bootstrap(level: configuration.logLevel)
-        try await AllCommand.reportingStartFailures {
-            try BackendFactory.validate(configuration.backends, singleService: true)
-        }
+        try await SingleService.run(try self.resolve(environment: processEnvironment))
     }
 }
 
@@ -70,11 +66,7 @@ public struct AnalyticsServiceCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let configuration = try self.resolve(environment: processEnvironment)
-        ServiceLogging.bootstrap(level: configuration.logLevel)
-        try await AllCommand.reportingStartFailures {
-            try BackendFactory.validate(configuration.backends, singleService: true)
-        }
+        try await SingleService.run(try self.resolve(environment: processEnvironment))
     }
 }
 
@@ -108,7 +100,15 @@ public struct NotificationWorkerCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let configuration = try self.resolve(environment: processEnvironment)
+        try await SingleService.run(try self.resolve(environment: processEnvironment))
+    }
+}
+
+/// What the three single-service commands do once their configuration is resolved.
+enum SingleService {
+    /// Sets up logging and checks the backends; the services run here once the RabbitMQ adapter lands (the
+    /// embedded broker only connects services inside one process).
+    static func run(_ configuration: SystemConfiguration) async throws {
         ServiceLogging.bootstrap(level: configuration.logLevel)
         try await AllCommand.reportingStartFailures {
             try BackendFactory.validate(configuration.backends, singleService: true)

@@ -27,7 +27,7 @@ public final class SQLiteFileDatabase: Sendable {
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
     private let writeLock = AsyncLock()
-    private let nextReader = Atomic<Int>(0)
+    private let nextReader = Atomic<UInt>(0)
     private let logger: Logger
 
     private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
@@ -72,8 +72,8 @@ public final class SQLiteFileDatabase: Sendable {
 
     /// Runs a read-only query on a reader connection.
     public func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        let index = self.nextReader.add(1, ordering: .relaxed).oldValue
-        let reader = self.readers[index % self.readers.count]
+        let index = self.nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
+        let reader = self.readers[Int(index % UInt(self.readers.count))]
         return try await reader.query(sql, binds)
     }
 

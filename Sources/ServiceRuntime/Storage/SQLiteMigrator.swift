@@ -61,3 +61,22 @@ public enum SQLiteMigrator {
         return applied
     }
 }
+
+extension SQLiteFileDatabase {
+    /// Opens `path` and applies `migrations`; closes the file again if migrating fails.
+    public static func openMigrated(
+        path: String,
+        durability: Durability,
+        migrations: [SchemaMigration],
+        logger: Logger
+    ) async throws -> SQLiteFileDatabase {
+        let database = try await SQLiteFileDatabase.open(path: path, durability: durability, logger: logger)
+        do {
+            try await SQLiteMigrator.migrate(database, migrations: migrations, logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+        return database
+    }
+}

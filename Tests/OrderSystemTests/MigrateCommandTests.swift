@@ -1,0 +1,50 @@
+import AnalyticsService
+import ArgumentParser
+import Foundation
+import Logging
+import OrderService
+import OrderSystemCLI
+import ServiceRuntime
+import TestSupport
+import XCTest
+
+final class MigrateCommandTests: XCTestCase {
+    func testMigrateCreatesEachStoreAndIsIdempotent() async throws {
+        let directory = try TemporaryDirectory(prefix: "ordersystem-migrate")
+        defer { directory.remove() }
+        var configuration = try XCTUnwrap(
+            try OrderSystemCommand.parseAsRoot(["migrate", "order", "--data-dir", directory.path]) as? MigrateCommand
+        ).resolve(environment: [:])
+        configuration.logLevel = .critical
+        try await MigrateCommand.migrate(.order, configuration: configuration)
+        XCTAssertTrue(FileManagerCheck.exists(directory.file("orders.sqlite")))
+        XCTAssertFalse(FileManagerCheck.exists(directory.file("analytics.sqlite")), "only what was asked")
+
+        try await MigrateCommand.migrate(.all, configuration: configuration)
+        try await MigrateCommand.migrate(.all, configuration: configuration)  // twice: nothing to do, no error
+        XCTAssertTrue(FileManagerCheck.exists(directory.file("analytics.sqlite")))
+
+        // The migrated schemas are the ones the services use.
+        let orders = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("o"))
+        let backlog = try await orders.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 0)
+        await orders.close()
+        let analytics = try await SQLiteAnalyticsStore.open(path: directory.file("analytics.sqlite"), durability: .normal, logger: testLogger("a"))
+        let totals = try await analytics.totals()
+        XCTAssertEqual(totals, .empty)
+        await analytics.close()
+    }
+
+    func testMigrateDefaultsToAllAndToSQLite() throws {
+        let command = try XCTUnwrap(try OrderSystemCommand.parseAsRoot(["migrate"]) as? MigrateCommand)
+        XCTAssertEqual(command.target, .all)
+        XCTAssertEqual(try command.resolve(environment: [:]).backends.store, .sqlite)
+        XCTAssertThrowsError(try OrderSystemCommand.parseAsRoot(["migrate", "billing"]))
+    }
+}
+
+enum FileManagerCheck {
+    static func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path)
+    }
+}
