@@ -7,6 +7,8 @@ import ServiceRuntime
 public struct AnalyticsRoutes<Context: RequestContext>: Sendable {
     let store: any AnalyticsStore
     let summaryCache: SummaryCache
+    /// Concurrent misses read the totals once (stampede protection).
+    let misses = SingleFlight<[UInt8]>()
     let metrics: AnalyticsServiceMetrics
     let logger: Logger
 
@@ -19,16 +21,20 @@ public struct AnalyticsRoutes<Context: RequestContext>: Sendable {
         if let json = await self.summaryCache.json() {
             return .json(json)
         }
-        let totals: AnalyticsTotals
+        let store = self.store
+        let summaryCache = self.summaryCache
+        let json: [UInt8]
         do {
-            totals = try await self.store.totals()
+            json = try await self.misses.run(key: SummaryCache.key) {
+                let json = AnalyticsSummary(totals: try await store.totals()).jsonBytes
+                await summaryCache.fill(json)
+                return json
+            }
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("reading analytics totals failed", metadata: ["error": "\(error)"])
             throw APIError.unavailable("the analytics store is unavailable")
         }
-        let json = AnalyticsSummary(totals: totals).jsonBytes
-        await self.summaryCache.fill(json)
         return .json(json)
     }
 }

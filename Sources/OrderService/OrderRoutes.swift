@@ -11,6 +11,8 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
     let store: any OrderStore
     let cache: OrderCache
     let relaySignal: WakeSignal
+    /// Concurrent misses for one order cost one store read (stampede protection).
+    let misses = SingleFlight<[UInt8]?>()
     let metrics: OrderServiceMetrics
     let maxBodySize: Int
     let logger: Logger
@@ -79,17 +81,22 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         if let json = await self.cache.json(id: id) {
             return .json(json)
         }
-        let order: Order?
+        let store = self.store
+        let cache = self.cache
+        let json: [UInt8]?
         do {
-            order = try await self.store.order(id: id)
+            json = try await self.misses.run(key: id) {
+                guard let order = try await store.order(id: id) else { return nil }
+                let json = order.jsonBytes
+                await cache.store(id: id, json: json)
+                return json
+            }
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("reading an order failed", metadata: ["order_id": "\(id)", "error": "\(error)"])
             throw APIError.unavailable("the order store is unavailable")
         }
-        guard let order else { throw APIError.notFound("order \(id) not found") }
-        let json = order.jsonBytes
-        await self.cache.store(id: id, json: json)
+        guard let json else { throw APIError.notFound("order \(id) not found") }
         return .json(json)
     }
 

@@ -130,24 +130,16 @@ public struct HealthMonitor: Sendable {
         return HealthReport(status: status, service: self.service, checks: checks, stats: self.stats())
     }
 
-    /// Runs one probe; nil when healthy, else the reason.
+    /// Runs one probe; nil when healthy, else the reason. A probe stuck on a dead socket counts as down at the
+    /// timeout instead of holding `/health` up.
     private static func run(_ check: HealthCheck, timeout: Duration) async -> String? {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask {
-                do {
-                    try await check.probe()
-                    return nil
-                } catch {
-                    return Self.reason(error)
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return "timed out after \(timeout)"
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        do {
+            try await withDeadline(timeout) { try await check.probe() }
+            return nil
+        } catch let error as DeadlineExceededError {
+            return "timed out after \(DurationParser.format(error.timeout))"
+        } catch {
+            return Self.reason(error)
         }
     }
 

@@ -1,0 +1,78 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import OrderEvents
+import OrderService
+import ServiceRuntime
+import Synchronization
+import TestSupport
+import XCTest
+
+/// Counts `order(id:)` reads and makes each one slow, so concurrent misses overlap.
+final class CountingOrderStore: OrderStore {
+    let wrapped: SQLiteOrderStore
+    private let reads = Atomic<Int>(0)
+
+    init(wrapping store: SQLiteOrderStore) { self.wrapped = store }
+    var orderReads: Int { self.reads.load(ordering: .relaxed) }
+
+    func create(_ order: Order, event: OutboxEvent) async throws { try await self.wrapped.create(order, event: event) }
+    func order(id: String) async throws -> Order? {
+        self.reads.add(1, ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(200))
+        return try await self.wrapped.order(id: id)
+    }
+    func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
+    func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
+        try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
+    }
+    func outboxBacklog() async throws -> OutboxBacklog { try await self.wrapped.outboxBacklog() }
+    func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int {
+        try await self.wrapped.purgePublishedEvents(before: cutoff)
+    }
+    func checkHealth() async throws { try await self.wrapped.checkHealth() }
+    func close() async { await self.wrapped.close() }
+}
+
+final class OrderCacheStampedeTests: XCTestCase, @unchecked Sendable {
+    func testConcurrentMissesForOneOrderReadTheStoreOnce() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let sqlite = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("s"))
+        let store = CountingOrderStore(wrapping: sqlite)
+        let broker = try await TestBroker.open(path: directory.file("broker.sqlite"))
+        let now = Timestamp.now()
+        let order = Order(
+            id: Identifier.random(), customerID: "c", productID: "p", quantity: 1, totalAmount: Money(cents: 100),
+            status: "pending", createdAt: now, updatedAt: now
+        )
+        let event = order.createdEvent(eventID: Identifier.random())
+        try await sqlite.create(order, event: OutboxEvent(
+            eventID: event.eventID!, aggregateID: order.id, eventType: OrderCreatedEvent.eventType,
+            routingKey: OrderTopology.orderCreatedRoutingKey, payload: event.encode(), createdAt: now
+        ))
+        var configuration = OrderServiceConfiguration()
+        configuration.port = 0
+        let app = try await buildOrderService(
+            configuration: configuration,
+            backends: OrderServiceBackends(store: store, cache: MemoryCache(), broker: broker.broker),
+            logger: testLogger("order-service")
+        )
+        try await app.test(.router) { client in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<50 {
+                    group.addTask { try await client.execute(uri: "/orders/\(order.id)", method: .get).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(statuses, Array(repeating: .ok, count: 50))
+            XCTAssertEqual(store.orderReads, 1, "fifty concurrent misses, one store read")
+            let cached = try await client.execute(uri: "/orders/\(order.id)", method: .get)
+            XCTAssertEqual(cached.status, .ok)
+            XCTAssertEqual(store.orderReads, 1, "then a cache hit")
+        }
+        await sqlite.close()
+        await broker.close()
+    }
+}

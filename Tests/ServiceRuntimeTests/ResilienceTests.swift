@@ -1,0 +1,169 @@
+import Logging
+import ServiceRuntime
+import Synchronization
+import TestSupport
+import XCTest
+
+/// A cache whose behaviour the test switches: answering, failing, or stuck (ignoring cancellation).
+final class SwitchableCache: KeyValueCache {
+    enum Mode: Sendable { case up, failing, stuck }
+    private let mode = Mutex(Mode.up)
+    private let calls = Atomic<Int>(0)
+    private let backing = MemoryCache()
+
+    func set(mode: Mode) { self.mode.withLock { $0 = mode } }
+    var callCount: Int { self.calls.load(ordering: .relaxed) }
+
+    private func enter() async throws {
+        self.calls.add(1, ordering: .relaxed)
+        switch self.mode.withLock({ $0 }) {
+        case .up: return
+        case .failing: throw TestFailure("connection refused (test)")
+        case .stuck:
+            // Like a read on a socket whose peer is paused: cancellation is not noticed for a while.
+            for _ in 0..<40 { try? await Task.sleep(for: .milliseconds(50)) }
+            throw TestFailure("stuck (test)")
+        }
+    }
+
+    func get(_ key: String) async throws -> [UInt8]? { try await self.enter(); return try await self.backing.get(key) }
+    func set(_ key: String, value: [UInt8], ttl: Duration) async throws {
+        try await self.enter()
+        try await self.backing.set(key, value: value, ttl: ttl)
+    }
+    func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool {
+        try await self.enter()
+        return try await self.backing.setIfAbsent(key, value: value, ttl: ttl)
+    }
+    func delete(_ key: String) async throws { try await self.enter(); try await self.backing.delete(key) }
+    func checkHealth() async throws { try await self.enter() }
+}
+
+final class ResilienceTests: XCTestCase {
+    func testDeadlineReturnsBeforeAnOperationThatIgnoresCancellation() async {
+        let box = FinishedBox()
+        do {
+            _ = try await withDeadline(.milliseconds(50)) {
+                for _ in 0..<40 { try? await Task.sleep(for: .milliseconds(50)) }
+                box.mark()
+                return 1
+            }
+            XCTFail("the deadline should have passed")
+        } catch {
+            XCTAssertTrue(error is DeadlineExceededError, "\(error)")
+            XCTAssertFalse(box.isFinished, "the caller got its answer while the operation was still running")
+        }
+    }
+
+    func testDeadlinePassesResultsAndErrorsThrough() async throws {
+        let value = try await withDeadline(.seconds(10)) { 42 }
+        XCTAssertEqual(value, 42)
+        do {
+            _ = try await withDeadline(.seconds(10)) { () async throws -> Int in throw TestFailure("boom") }
+            XCTFail("expected the operation's error")
+        } catch {
+            XCTAssertEqual("\(error)", "boom")
+        }
+    }
+
+    func testSingleFlightRunsConcurrentCallsForOneKeyOnce() async throws {
+        let flight = SingleFlight<Int>()
+        let runs = RunCounter()
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    try await flight.run(key: "order:1") {
+                        runs.increment()
+                        try await Task.sleep(for: .milliseconds(100))
+                        return 7
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(results, Array(repeating: 7, count: 100))
+        XCTAssertLessThan(runs.value, 100, "concurrent callers shared runs")
+        XCTAssertEqual(flight.count, 0, "the key is forgotten once the result is in")
+        _ = try await flight.run(key: "order:1") {
+            runs.increment()
+            return 8
+        }
+        XCTAssertGreaterThanOrEqual(runs.value, 2, "a later call runs again")
+    }
+
+    func testBreakerOpensAfterFailuresFailsFastThenRecoversThroughAProbe() async throws {
+        let backend = SwitchableCache()
+        var configuration = CircuitBreakingCache.Configuration()
+        configuration.failureThreshold = 3
+        configuration.coolDown = .milliseconds(100)
+        let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
+
+        try await cache.set("k", value: [1], ttl: .seconds(60))
+        backend.set(mode: .failing)
+        for _ in 0..<3 {
+            await XCTAssertThrowsErrorAsync { _ = try await cache.get("k") }
+        }
+        guard case .open = cache.circuit else { return XCTFail("three failures open the circuit") }
+        let callsWhenOpened = backend.callCount
+        for _ in 0..<10 {
+            await XCTAssertThrowsErrorAsync { _ = try await cache.get("k") }
+        }
+        XCTAssertEqual(backend.callCount, callsWhenOpened, "an open circuit does not touch the backend")
+
+        backend.set(mode: .up)
+        let recovered = await eventually(timeout: .seconds(10)) { (try? await cache.get("k")) == [1] }
+        XCTAssertTrue(recovered, "after the cool-down a probe goes through and closes the circuit")
+        XCTAssertEqual(cache.circuit, .closed)
+    }
+
+    func testStuckCacheCountsAsFailedAtTheTimeout() async throws {
+        let backend = SwitchableCache()
+        var configuration = CircuitBreakingCache.Configuration()
+        configuration.timeout = .milliseconds(30)
+        let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
+        backend.set(mode: .stuck)
+        do {
+            _ = try await cache.get("k")
+            XCTFail("a stuck cache must not answer")
+        } catch {
+            XCTAssertTrue(error is DeadlineExceededError, "\(error)")
+        }
+    }
+
+    func testHealthProbeSeesRecoveryEvenWhileTheCircuitIsOpen() async throws {
+        let backend = SwitchableCache()
+        var configuration = CircuitBreakingCache.Configuration()
+        configuration.failureThreshold = 1
+        configuration.coolDown = .seconds(60)
+        let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
+        backend.set(mode: .failing)
+        await XCTAssertThrowsErrorAsync { try await cache.checkHealth() }
+        guard case .open = cache.circuit else { return XCTFail("open after the failed probe") }
+        backend.set(mode: .up)
+        try await cache.checkHealth()
+        XCTAssertEqual(cache.circuit, .closed, "a healthy probe closes the circuit without waiting for the cool-down")
+    }
+}
+
+final class FinishedBox: Sendable {
+    private let finished = Mutex(false)
+    func mark() { self.finished.withLock { $0 = true } }
+    var isFinished: Bool { self.finished.withLock { $0 } }
+}
+
+final class RunCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { self.count.add(1, ordering: .relaxed) }
+    var value: Int { self.count.load(ordering: .relaxed) }
+}
+
+func XCTAssertThrowsErrorAsync(
+    _ body: () async throws -> Void,
+    file: StaticString = #filePath,
+    line: UInt = #line
+) async {
+    do {
+        try await body()
+        XCTFail("expected an error", file: file, line: line)
+    } catch {}
+}
