@@ -1,0 +1,188 @@
+import NIOCore
+
+/// The life of one connection: handshake, authentication, then one command at a time. Pure: events in, actions
+/// out; the channel handler performs the actions.
+struct MySQLConnectionStateMachine {
+    /// What the channel handler must do.
+    enum Action: Equatable {
+        /// Write this payload (framed from this sequence id).
+        case send(ByteBuffer, sequenceID: UInt8)
+        /// The connection is ready.
+        case connected(connectionID: UInt32, serverVersion: String)
+        /// The current command completed.
+        case succeedCommand(MySQLCommandResult)
+        /// The current command failed.
+        case failCommand(MySQLError)
+        /// Connecting failed.
+        case failConnect(MySQLError)
+        /// Fail everything still queued, with this error.
+        case failAll(MySQLError)
+        /// Close the channel.
+        case close
+    }
+
+    private enum State {
+        case waitingForHandshake(MySQLAuthenticationStateMachine)
+        case authenticating(MySQLAuthenticationStateMachine)
+        case ready
+        case running(MySQLCommandStateMachine)
+        case closed
+    }
+
+    private var state: State
+    private(set) var capabilities: MySQLCapabilities = []
+    private(set) var connectionID: UInt32 = 0
+    private(set) var serverVersion = ""
+
+    init(authentication: MySQLAuthenticationStateMachine) {
+        self.state = .waitingForHandshake(authentication)
+    }
+
+    /// Whether a command may be started now.
+    var isReady: Bool {
+        if case .ready = self.state { return true }
+        return false
+    }
+
+    /// Whether the connection has ended.
+    var isClosed: Bool {
+        if case .closed = self.state { return true }
+        return false
+    }
+
+    /// A packet arrived.
+    mutating func packetReceived(_ packet: MySQLPacket) -> [Action] {
+        switch self.state {
+        case .waitingForHandshake(var auth):
+            if isErrorPacket(packet.payload) {
+                // e.g. "Too many connections" or a blocked host, before any handshake.
+                let error = (try? parseErrorPacket(packet.payload))
+                    ?? MySQLError(code: .protocolError, message: "malformed ERR packet")
+                return self.failConnect(error)
+            }
+            do {
+                let handshake = try MySQLHandshakeV10(payload: packet.payload)
+                self.connectionID = handshake.connectionID
+                self.serverVersion = handshake.serverVersion
+                let action = auth.handshakeReceived(handshake, sequenceID: packet.sequenceID)
+                self.capabilities = auth.capabilities
+                self.state = .authenticating(auth)
+                return self.authAction(action)
+            } catch {
+                return self.failConnect(Self.asMySQLError(error))
+            }
+        case .authenticating(var auth):
+            let action = auth.packetReceived(packet)
+            self.state = .authenticating(auth)
+            return self.authAction(action)
+        case .running(var command):
+            do {
+                switch try command.packetReceived(packet.payload) {
+                case .needMore:
+                    self.state = .running(command)
+                    return []
+                case .succeeded(let result):
+                    self.state = .ready
+                    return [.succeedCommand(result)]
+                case .failed(let error):
+                    self.state = .ready
+                    return [.failCommand(error)]
+                }
+            } catch {
+                let error = Self.asMySQLError(error)
+                self.state = .closed
+                // Close first, so the connection reads as closed before anyone learns of the failure.
+                return [.close, .failCommand(error), .failAll(error)]
+            }
+        case .ready:
+            // An unsolicited ERR (e.g. the server killed or timed out the connection) ends the connection.
+            var error = MySQLError(code: .connectionClosed, message: "the server closed the connection")
+            if let serverError = try? parseErrorPacket(packet.payload) {
+                error.serverErrorNumber = serverError.serverErrorNumber
+                error.sqlState = serverError.sqlState
+                error.message = "the server closed the connection: \(serverError.message)"
+            }
+            self.state = .closed
+            return [.failAll(error), .close]
+        case .closed:
+            return []
+        }
+    }
+
+    private mutating func authAction(_ action: MySQLAuthenticationStateMachine.Action) -> [Action] {
+        switch action {
+        case .send(let payload, let sequenceID):
+            return [.send(payload, sequenceID: sequenceID)]
+        case .wait:
+            return []
+        case .authenticated:
+            self.state = .ready
+            return [.connected(connectionID: self.connectionID, serverVersion: self.serverVersion)]
+        case .fail(let error):
+            return self.failConnect(error)
+        }
+    }
+
+    private mutating func failConnect(_ error: MySQLError) -> [Action] {
+        self.state = .closed
+        return [.failConnect(error), .close]
+    }
+
+    /// Starts `command`; only valid when ``isReady``.
+    mutating func startCommand(_ command: MySQLCommand) -> [Action] {
+        switch self.state {
+        case .ready:
+            let send = Action.send(command.encode(), sequenceID: 0)
+            if command == .quit {
+                self.state = .closed
+                return [send, .succeedCommand(.done), .close]
+            }
+            if !command.expectsResponse { return [send, .succeedCommand(.done)] }
+            self.state = .running(MySQLCommandStateMachine(command: command, capabilities: self.capabilities))
+            return [send]
+        case .closed:
+            return [.failCommand(MySQLError(code: .connectionClosed, message: "the connection is closed"))]
+        default:
+            return [.failCommand(MySQLError(code: .protocolError, message: "a command was started while busy"))]
+        }
+    }
+
+    /// The current command (or the connect) took too long: the connection is closed, since the server may still
+    /// send its answer.
+    mutating func timedOut() -> [Action] {
+        switch self.state {
+        case .running:
+            self.state = .closed
+            let error = MySQLError(code: .timeout, message: "the query timed out; the connection was closed")
+            return [.close, .failCommand(error), .failAll(error)]
+        case .waitingForHandshake, .authenticating:
+            self.state = .closed
+            return [.failConnect(MySQLError(code: .timeout, message: "connecting timed out")), .close]
+        case .ready, .closed:
+            return []
+        }
+    }
+
+    /// The channel closed, or failed with `error`.
+    mutating func connectionClosed(error: (any Error)? = nil) -> [Action] {
+        let previous = self.state
+        self.state = .closed
+        var reason = "the connection was closed"
+        if let error { reason += " (\(error))" }
+        let closed = MySQLError(code: .connectionClosed, message: reason)
+        switch previous {
+        case .waitingForHandshake, .authenticating:
+            return [.failConnect(closed), .close]
+        case .running:
+            return [.failCommand(closed), .failAll(closed), .close]
+        case .ready:
+            return [.failAll(closed), .close]
+        case .closed:
+            return []
+        }
+    }
+
+    static func asMySQLError(_ error: any Error) -> MySQLError {
+        error as? MySQLError ?? MySQLError(code: .protocolError, message: "\(error)")
+    }
+}

@@ -1,0 +1,77 @@
+/// Every error this module throws: a server's `ERR` packet or a client-side failure.
+///
+/// The message never contains a password. Thread-safety: an immutable value; `Sendable`.
+public struct MySQLError: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of failure this is.
+    public struct Code: Equatable, Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// The server answered with an `ERR` packet; see ``MySQLError/serverErrorNumber`` and ``MySQLError/sqlState``.
+        public static let server = Code("server")
+        /// The connection is closed, or closed while the command ran.
+        public static let connectionClosed = Code("connectionClosed")
+        /// The connect, handshake or query took longer than its configured timeout.
+        public static let timeout = Code("timeout")
+        /// The server sent something this client cannot parse.
+        public static let protocolError = Code("protocolError")
+        /// The server refused the credentials (or an authentication step failed).
+        public static let authenticationFailed = Code("authenticationFailed")
+        /// The server or the request needs something this client does not support.
+        public static let unsupported = Code("unsupported")
+        /// The pool is shut down or could not provide a connection.
+        public static let poolUnavailable = Code("poolUnavailable")
+        /// A row value could not be decoded into the requested Swift type.
+        public static let decoding = Code("decoding")
+
+        /// The code's name.
+        public var description: String { self.name }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// The server's error number (`ER_*`, e.g. 1062 for a duplicate key), for ``Code/server`` and
+    /// ``Code/authenticationFailed`` errors from the server.
+    public var serverErrorNumber: UInt16?
+    /// The five-character SQL state, e.g. `23000`.
+    public var sqlState: String?
+    /// A readable message: the server's, or the client's explanation.
+    public var message: String
+
+    /// Creates an error.
+    public init(code: Code, serverErrorNumber: UInt16? = nil, sqlState: String? = nil, message: String) {
+        self.code = code
+        self.serverErrorNumber = serverErrorNumber
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    /// A duplicate entry for a unique or primary key (1062 `ER_DUP_ENTRY`, 1586 `ER_DUP_ENTRY_WITH_KEY_NAME`).
+    public var isDuplicateKey: Bool { self.serverErrorNumber == 1062 || self.serverErrorNumber == 1586 }
+    /// A deadlock; the transaction was rolled back and may be retried (1213).
+    public var isDeadlock: Bool { self.serverErrorNumber == 1213 }
+    /// A lock wait timed out (1205).
+    public var isLockWaitTimeout: Bool { self.serverErrorNumber == 1205 }
+    /// The database does not exist (1049).
+    public var isUnknownDatabase: Bool { self.serverErrorNumber == 1049 }
+    /// The table does not exist (1146).
+    public var isUnknownTable: Bool { self.serverErrorNumber == 1146 }
+    /// SQL syntax error (1064).
+    public var isSyntaxError: Bool { self.serverErrorNumber == 1064 }
+    /// A foreign-key constraint failed (1451, 1452).
+    public var isForeignKeyViolation: Bool { self.serverErrorNumber == 1451 || self.serverErrorNumber == 1452 }
+    /// Access denied for the user or to the database (1044, 1045).
+    public var isAccessDenied: Bool { self.serverErrorNumber == 1044 || self.serverErrorNumber == 1045 }
+    /// Whether retrying on another connection is likely to help (connection lost, deadlock, lock wait timeout).
+    public var isTransient: Bool {
+        self.code == .connectionClosed || self.code == .timeout || self.isDeadlock || self.isLockWaitTimeout
+    }
+
+    /// `MySQLError(server 1062 23000: Duplicate entry ...)`.
+    public var description: String {
+        var text = "MySQLError(\(self.code)"
+        if let number = self.serverErrorNumber { text += " \(number)" }
+        if let state = self.sqlState { text += " \(state)" }
+        return text + ": \(self.message))"
+    }
+}
