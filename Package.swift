@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "OrderSystemCLI",
             dependencies: [
-                "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime", "OrderEvents",
+                "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime", "OrderEvents", "MySQLClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "OrderService",
             dependencies: [
-                "ServiceRuntime", "OrderEvents",
+                "ServiceRuntime", "OrderEvents", "MySQLClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "AnalyticsService",
             dependencies: [
-                "ServiceRuntime", "OrderEvents",
+                "ServiceRuntime", "OrderEvents", "MySQLClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "NotificationWorker",
             dependencies: [
-                "ServiceRuntime", "OrderEvents",
+                "ServiceRuntime", "OrderEvents", "MySQLClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -100,6 +100,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
+                "MySQLClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -112,7 +113,10 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["ServiceRuntime"],
+            dependencies: [
+                "ServiceRuntime", "MySQLClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -158,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService", "ServiceRuntime", "OrderEvents", "TestSupport",
+                "OrderService", "ServiceRuntime", "OrderEvents", "TestSupport", "MySQLClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -167,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "AnalyticsServiceTests",
             dependencies: [
-                "AnalyticsService", "ServiceRuntime", "OrderEvents", "TestSupport",
+                "AnalyticsService", "ServiceRuntime", "OrderEvents", "TestSupport", "MySQLClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -187,7 +191,7 @@ let package = Package(
             name: "OrderSystemTests",
             dependencies: [
                 "OrderSystemCLI", "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime",
-                "OrderEvents", "TestSupport",
+                "OrderEvents", "TestSupport", "MySQLClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import AnalyticsService
 import ArgumentParser
 import Logging
+import MySQLClient
 import NotificationWorker
 import OrderService
 import ServiceRuntime
@@ -24,12 +25,6 @@ enum BackendFactory {
             throw UnsupportedBackendError(
                 description: "--broker embedded only connects services inside one process; "
                     + "run `ordersystem all` for the embedded system, or use --broker rabbitmq (BROKER=rabbitmq)"
-            )
-        }
-        if settings.store == .mysql {
-            throw UnsupportedBackendError(
-                description: "--store mysql (STORE=mysql) is not available in this build yet: the MySQL client is "
-                    + "still being written; use --store sqlite"
             )
         }
         if settings.cache == .redis {
@@ -78,14 +73,70 @@ enum BackendFactory {
         }
     }
 
-    static func openOrderStore(_ settings: BackendSettings, logger: Logger) async throws -> any OrderStore {
-        try await SQLiteOrderStore.open(path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger)
+    /// Opens and migrates the order store; `closers` gets what must run after every service has stopped.
+    static func openOrderStore(
+        _ settings: BackendSettings,
+        database: DatabaseSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) async throws -> any OrderStore {
+        switch settings.store {
+        case .sqlite:
+            let store = try await SQLiteOrderStore.open(
+                path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger
+            )
+            closers.append { await store.close() }
+            return store
+        case .mysql:
+            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
+            let store = MySQLOrderStore(client: client)
+            try await store.migrate(logger: logger)
+            return store
+        }
     }
 
-    static func openAnalyticsStore(_ settings: BackendSettings, logger: Logger) async throws -> any AnalyticsStore {
-        try await SQLiteAnalyticsStore.open(
-            path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
+    /// Opens and migrates the analytics store; `closers` gets what must run after every service has stopped.
+    static func openAnalyticsStore(
+        _ settings: BackendSettings,
+        database: DatabaseSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) async throws -> any AnalyticsStore {
+        switch settings.store {
+        case .sqlite:
+            let store = try await SQLiteAnalyticsStore.open(
+                path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
+            )
+            closers.append { await store.close() }
+            return store
+        case .mysql:
+            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: logger)
+            return store
+        }
+    }
+
+    /// A running MySQL client (its pool serves queries from now on) for `database`.
+    static func startMySQLClient(
+        _ settings: BackendSettings,
+        database: DatabaseSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) -> MySQLClient {
+        var configuration = MySQLConfiguration(
+            host: database.host, port: database.port, username: database.user, password: database.password,
+            database: database.name
         )
+        // TIMESTAMP columns hold UTC; the session must not convert them to the server's zone.
+        configuration.connectionInitialization = ["SET time_zone = '+00:00'"]
+        configuration.pool.maximumConnections = settings.databasePoolSize
+        configuration.queryTimeout = settings.databaseQueryTimeout
+        let client = MySQLClient(configuration: configuration, logger: logger)
+        let running = BackgroundService(client)
+        closers.append { await running.stop() }
+        logger.info("connecting to MySQL", metadata: ["database": "\(database)"])
+        return client
     }
 
     static func openNotificationRecord(_ settings: BackendSettings, logger: Logger) async throws -> any NotificationRecord {

@@ -35,9 +35,31 @@ public enum EmbeddedSystem {
         let notificationLogger = ServiceLogging.logger(service: ServiceName.notification.rawValue, level: level)
 
         let (broker, brokerDatabase) = try await BackendFactory.openEmbeddedBroker(configuration.backends, logger: systemLogger)
-        let orderStore = try await BackendFactory.openOrderStore(configuration.backends, logger: orderLogger)
-        let analyticsStore = try await BackendFactory.openAnalyticsStore(configuration.backends, logger: analyticsLogger)
-        let record = try await BackendFactory.openNotificationRecord(configuration.backends, logger: notificationLogger)
+        // Closed in reverse order of opening, after every service has stopped.
+        var closers: [@Sendable () async -> Void] = [
+            {
+                await broker.shutdown()
+                await brokerDatabase.close()
+            }
+        ]
+        let orderStore: any OrderStore
+        let analyticsStore: any AnalyticsStore
+        let record: any NotificationRecord
+        do {
+            orderStore = try await BackendFactory.openOrderStore(
+                configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: orderLogger
+            )
+            analyticsStore = try await BackendFactory.openAnalyticsStore(
+                configuration.backends, database: configuration.analyticsDatabase, closers: &closers,
+                logger: analyticsLogger
+            )
+            record = try await BackendFactory.openNotificationRecord(configuration.backends, logger: notificationLogger)
+        } catch {
+            for close in closers.reversed() { await close() }
+            throw error
+        }
+        closers.append { await record.close() }
+        let closeAll = closers
 
         func report(_ name: ServiceName) -> @Sendable (any Channel) async -> Void {
             { channel in
@@ -77,11 +99,7 @@ public enum EmbeddedSystem {
         return [
             // First in the group, so it runs last: every service has stopped before its backends close.
             ShutdownAction {
-                await orderStore.close()
-                await analyticsStore.close()
-                await record.close()
-                await broker.shutdown()
-                await brokerDatabase.close()
+                for close in closeAll.reversed() { await close() }
             },
             order, analytics, notification,
         ]

@@ -69,15 +69,24 @@ public struct MigrateCommand: AsyncParsableCommand {
         try BackendFactory.validate(backends, singleService: false)
         try BackendFactory.prepareDataDirectory(backends.dataDirectory)
         let logger = ServiceLogging.logger(service: "migrate", level: configuration.logLevel)
-        if target != .analytics {
-            let store = try await BackendFactory.openOrderStore(backends, logger: logger)
-            await store.close()
-            logger.info("order store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+        var closers: [@Sendable () async -> Void] = []
+        do {
+            if target != .analytics {
+                _ = try await BackendFactory.openOrderStore(
+                    backends, database: configuration.orderDatabase, closers: &closers, logger: logger
+                )
+                logger.info("order store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+            }
+            if target != .order {
+                _ = try await BackendFactory.openAnalyticsStore(
+                    backends, database: configuration.analyticsDatabase, closers: &closers, logger: logger
+                )
+                logger.info("analytics store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+            }
+        } catch {
+            for close in closers.reversed() { await close() }
+            throw error
         }
-        if target != .order {
-            let store = try await BackendFactory.openAnalyticsStore(backends, logger: logger)
-            await store.close()
-            logger.info("analytics store migrated", metadata: ["store": "\(backends.store.rawValue)"])
-        }
+        for close in closers.reversed() { await close() }
     }
 }

@@ -26,6 +26,12 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Entries kept by the in-process cache. (env: CACHE_CAPACITY; default: 10000)")
     public var cacheCapacity: Int?
 
+    @Option(help: "MySQL connections per service, at most. (env: DB_POOL_SIZE; default: 10)")
+    public var dbPoolSize: Int?
+
+    @Option(help: "Longest a MySQL query may take. (env: DB_QUERY_TIMEOUT; default: 10s)")
+    public var dbQueryTimeout: String?
+
     @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD only)")
     public var redisHost: String?
 

@@ -93,6 +93,8 @@ public struct BackendSettings: Sendable {
     public var redisPort: Int
     public var redisPassword: String?
     public var rabbitmqURL: String
+    public var databasePoolSize: Int
+    public var databaseQueryTimeout: Duration
 
     /// The defaults a command starts from.
     public struct Defaults: Sendable {
@@ -124,6 +126,12 @@ public struct BackendSettings: Sendable {
             redisPassword: resolver.optionalString(nil, env: ["REDIS_PASSWORD"]),
             rabbitmqURL: resolver.string(
                 options.rabbitmqURL, env: ["RABBITMQ_URL"], default: "amqp://guest:guest@localhost:5672/"
+            ),
+            databasePoolSize: try resolver.int(
+                options.dbPoolSize, option: "db-pool-size", env: ["DB_POOL_SIZE"], default: 10, range: 1...1000
+            ),
+            databaseQueryTimeout: try resolver.duration(
+                options.dbQueryTimeout, option: "db-query-timeout", env: ["DB_QUERY_TIMEOUT"], default: .seconds(10)
             )
         )
     }

@@ -101,7 +101,7 @@ final class AnalyticsConsumerTests: XCTestCase, @unchecked Sendable {
 
     func testEventsFlowIntoTheSummaryAndDuplicatesCountOnce() async throws {
         let app = try await self.makeApp()
-        let events = try (0..<50).map { index in try AnalyticsStoreTests.event(amount: index % 2 == 0 ? "0.10" : "0.20") }
+        let events = try (0..<50).map { index in try AnalyticsStoreContract.event(amount: index % 2 == 0 ? "0.10" : "0.20") }
         // The router test framework runs the application's services (the consumer) for the duration of the test.
         try await app.test(.router) { client in
                 let empty = try await self.summary(client)
@@ -161,7 +161,7 @@ final class AnalyticsConsumerTests: XCTestCase, @unchecked Sendable {
             Array(#"{"event_type":"OrderShipped","order_id":"x"}"#.utf8),
             Array(#"{"order_id":"x","customer_id":"c","product_id":"p","quantity":0,"total_amount":1}"#.utf8),
         ]
-        let good = try AnalyticsStoreTests.event(amount: "3")
+        let good = try AnalyticsStoreContract.event(amount: "3")
         try await withRunningServices([app]) {
             try await self.publish(poison + [good.encode()])
             let deadLettered = try await eventually {
@@ -180,7 +180,7 @@ final class AnalyticsConsumerTests: XCTestCase, @unchecked Sendable {
     func testStoreOutagePausesConsumptionWithoutUsingRetries() async throws {
         let app = try await self.makeApp()
         self.store.isDown = true
-        let events = try (0..<5).map { _ in try AnalyticsStoreTests.event(amount: "2") }
+        let events = try (0..<5).map { _ in try AnalyticsStoreContract.event(amount: "2") }
         try await app.test(.router) { client in
             try await self.publish(events.map { $0.encode() })
             let failing = await eventually { self.store.failedCalls >= 3 }

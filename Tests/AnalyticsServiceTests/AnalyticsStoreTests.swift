@@ -1,74 +1,51 @@
 import AnalyticsService
+import MySQLClient
 import OrderEvents
 import ServiceRuntime
 import TestSupport
 import XCTest
 
-final class AnalyticsStoreTests: XCTestCase {
-    private var directory: TemporaryDirectory!
-    private var store: SQLiteAnalyticsStore!
-
-    override func setUp() async throws {
-        self.directory = try TemporaryDirectory()
-        self.store = try await SQLiteAnalyticsStore.open(
-            path: self.directory.file("analytics.sqlite"), durability: .normal, logger: testLogger("store")
+final class SQLiteAnalyticsStoreTests: XCTestCase {
+    private func withStore(_ body: (AnalyticsStoreContract) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await SQLiteAnalyticsStore.open(
+            path: directory.file("analytics.sqlite"), durability: .normal, logger: testLogger("store")
         )
+        do {
+            try await body(AnalyticsStoreContract(store: store, recordedOrders: { try await store.recordedOrderCount() }))
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
     }
 
-    override func tearDown() async throws {
-        await self.store.close()
-        self.directory.remove()
-    }
-
-    static func event(_ orderID: String = Identifier.random(), amount: String = "10.00", quantity: Int = 1) throws -> OrderCreatedEvent {
-        OrderCreatedEvent(
-            eventID: Identifier.random(), orderID: orderID, customerID: "customer", productID: "product",
-            quantity: quantity, totalAmount: try Money(jsonNumber: amount), status: "pending", createdAt: .now()
-        )
-    }
-
-    func testSameEventTwiceIsCountedOnce() async throws {
-        let event = try Self.event(amount: "99.99")
-        let first = try await self.store.apply([event], processedAt: .now())
-        XCTAssertEqual(first.applied, 1)
-        var redelivered = event
-        redelivered.eventID = Identifier.random()  // the original's events may differ in event_id: order_id decides
-        let second = try await self.store.apply([redelivered], processedAt: .now())
-        XCTAssertEqual(second.applied, 0)
-        XCTAssertEqual(second.duplicates, 1)
-        let totals = try await self.store.totals()
-        XCTAssertEqual(totals.totalOrders, 1)
-        XCTAssertEqual(totals.totalRevenue, Money(cents: 9999))
-        let recorded = try await self.store.recordedOrderCount()
-        XCTAssertEqual(recorded, 1)
-    }
-
+    func testEmptyStoreHasEmptyTotals() async throws { try await self.withStore { try await $0.emptyStoreHasEmptyTotals() } }
+    func testSameEventTwiceIsCountedOnce() async throws { try await self.withStore { try await $0.sameEventTwiceIsCountedOnce() } }
     func testDuplicatesInsideOneBatchAreCountedOnce() async throws {
-        let event = try Self.event(amount: "5")
-        let result = try await self.store.apply([event, try Self.event(amount: "1"), event, event], processedAt: .now())
-        XCTAssertEqual(result.applied, 2)
-        XCTAssertEqual(result.duplicates, 2)
-        XCTAssertEqual(result.totals.totalOrders, 2)
-        XCTAssertEqual(result.totals.totalRevenue, Money(cents: 600))
+        try await self.withStore { try await $0.duplicatesInsideOneBatchAreCountedOnce() }
+    }
+    func testRevenueIsExactAndLastUpdatedKeepsMicroseconds() async throws {
+        try await self.withStore { try await $0.revenueIsExactAndLastUpdatedKeepsMicroseconds() }
+    }
+    func testLargeBatchAppliesInOneCall() async throws { try await self.withStore { try await $0.largeBatchAppliesInOneCall() } }
+    func testConcurrentBatchesWithOverlapCountEachOrderOnce() async throws {
+        try await self.withStore { try await $0.concurrentBatchesWithOverlapCountEachOrderOnce() }
     }
 
-    func testRevenueIsExact() async throws {
-        _ = try await self.store.apply([try Self.event(amount: "0.10"), try Self.event(amount: "0.20")], processedAt: .now())
-        let totals = try await self.store.totals()
-        XCTAssertEqual(totals.totalRevenue, Money(cents: 30))
-        XCTAssertEqual(AnalyticsSummary(totals: totals).jsonBytes.count > 0, true)
-        let json = String(decoding: AnalyticsSummary(totals: totals).jsonBytes, as: UTF8.self)
-        XCTAssertTrue(json.contains(#""total_revenue":0.3,"#), json)
-        XCTAssertTrue(json.contains(#""average_order_value":0.15,"average_order_size":0.15,"#), json)
-    }
-
-    func testLargeBatchAppliesInOneCall() async throws {
-        let events = try (0..<1_000).map { _ in try Self.event(amount: "1.01", quantity: 2) }
-        let result = try await self.store.apply(events, processedAt: .now())
-        XCTAssertEqual(result.applied, 1_000)
-        XCTAssertEqual(result.totals.totalRevenue, Money(cents: 101_000))
-        XCTAssertEqual(result.totals.totalQuantity, 2_000)
-        XCTAssertNotNil(result.totals.lastUpdated)
+    func testTotalsSurviveReopening() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("analytics.sqlite")
+        let store = try await SQLiteAnalyticsStore.open(path: path, durability: .normal, logger: testLogger("store"))
+        _ = try await store.apply([try AnalyticsStoreContract.event(amount: "12.34")], processedAt: .now())
+        await store.close()
+        let reopened = try await SQLiteAnalyticsStore.open(path: path, durability: .normal, logger: testLogger("store"))
+        let totals = try await reopened.totals()
+        await reopened.close()
+        XCTAssertEqual(totals.totalOrders, 1)
+        XCTAssertEqual(totals.totalRevenue, Money(cents: 1234))
     }
 
     func testEmptySummaryHasNullLastUpdatedAndZeroAverages() throws {
@@ -85,15 +62,83 @@ final class AnalyticsStoreTests: XCTestCase {
         let half = AnalyticsTotals(totalOrders: 2, totalRevenue: Money(cents: 5), totalQuantity: 2, lastUpdated: nil)
         XCTAssertEqual(AnalyticsSummary(totals: half).averageOrderValue, Money(cents: 3))
     }
+}
 
-    func testTotalsSurviveReopening() async throws {
-        _ = try await self.store.apply([try Self.event(amount: "12.34")], processedAt: .now())
-        await self.store.close()
-        self.store = try await SQLiteAnalyticsStore.open(
-            path: self.directory.file("analytics.sqlite"), durability: .normal, logger: testLogger("store")
-        )
-        let totals = try await self.store.totals()
-        XCTAssertEqual(totals.totalOrders, 1)
-        XCTAssertEqual(totals.totalRevenue, Money(cents: 1234))
+/// The same contract on the stack's MariaDB (`analytics_db`, as `analyticsuser`), from an empty database each time.
+final class MySQLAnalyticsStoreTests: XCTestCase {
+    private func withStore(_ body: (AnalyticsStoreContract) async throws -> Void) async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: testLogger("migrate"))
+            try await body(AnalyticsStoreContract(store: store, recordedOrders: { try await store.recordedOrderCount() }))
+        }
+    }
+
+    func testEmptyStoreHasEmptyTotals() async throws { try await self.withStore { try await $0.emptyStoreHasEmptyTotals() } }
+    func testSameEventTwiceIsCountedOnce() async throws { try await self.withStore { try await $0.sameEventTwiceIsCountedOnce() } }
+    func testDuplicatesInsideOneBatchAreCountedOnce() async throws {
+        try await self.withStore { try await $0.duplicatesInsideOneBatchAreCountedOnce() }
+    }
+    func testRevenueIsExactAndLastUpdatedKeepsMicroseconds() async throws {
+        try await self.withStore { try await $0.revenueIsExactAndLastUpdatedKeepsMicroseconds() }
+    }
+    func testLargeBatchAppliesInOneCall() async throws { try await self.withStore { try await $0.largeBatchAppliesInOneCall() } }
+    func testConcurrentBatchesWithOverlapCountEachOrderOnce() async throws {
+        try await self.withStore { try await $0.concurrentBatchesWithOverlapCountEachOrderOnce() }
+    }
+
+    func testMigratingTwiceChangesNothing() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let first = try await MySQLMigrator.migrate(client, migrations: MySQLAnalyticsStore.migrations, logger: testLogger("m"))
+            let second = try await MySQLMigrator.migrate(client, migrations: MySQLAnalyticsStore.migrations, logger: testLogger("m"))
+            XCTAssertEqual(first, [1, 2, 3])
+            XCTAssertEqual(second, [])
+        }
+    }
+
+    /// A database created by the original system, with an order counted twice (it counted redeliveries again), is
+    /// adopted in place: the duplicate collapses, the unique key is added, and the totals count each order once.
+    func testOriginalDatabaseIsAdoptedWithDuplicatesCollapsed() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            try await client.query(
+                """
+                CREATE TABLE order_metrics (
+                    id INT AUTO_INCREMENT PRIMARY KEY,
+                    order_id VARCHAR(36) NOT NULL,
+                    customer_id VARCHAR(36) NOT NULL,
+                    product_id VARCHAR(36) NOT NULL,
+                    quantity INT NOT NULL,
+                    total_amount DECIMAL(10,2) NOT NULL,
+                    processed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+                    INDEX idx_order_id (order_id)
+                )
+                """
+            )
+            try await client.query(
+                """
+                INSERT INTO order_metrics (order_id, customer_id, product_id, quantity, total_amount) VALUES
+                ('order-a', 'c1', 'p1', 2, 99.99), ('order-b', 'c2', 'p1', 1, 0.10),
+                ('order-a', 'c1', 'p1', 2, 99.99), ('order-c', 'c3', 'p2', 3, 0.20)
+                """
+            )
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: testLogger("adopt"))
+            let totals = try await store.totals()
+            XCTAssertEqual(totals.totalOrders, 3, "order-a once")
+            XCTAssertEqual(totals.totalRevenue, Money(cents: 9999 + 10 + 20))
+            XCTAssertEqual(totals.totalQuantity, 6)
+            XCTAssertNotNil(totals.lastUpdated)
+            let recorded = try await store.recordedOrderCount()
+            XCTAssertEqual(recorded, 3)
+            let kept = try await client.query("SELECT MIN(id) AS id FROM order_metrics WHERE order_id = 'order-a'").rows
+            XCTAssertEqual(try kept.first?.decode(Int64.self, column: "id"), 1, "the earliest row is kept")
+            // From now on the unique key keeps each order once.
+            let again = try await store.apply(
+                [OrderCreatedEvent(eventID: nil, orderID: "order-a", customerID: "c1", productID: "p1", quantity: 2,
+                                   totalAmount: Money(cents: 9999), status: "pending", createdAt: nil)],
+                processedAt: .now()
+            )
+            XCTAssertEqual(again.applied, 0)
+        }
     }
 }

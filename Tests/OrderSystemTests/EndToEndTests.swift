@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import MySQLClient
 import NIOCore
 import NotificationWorker
 import OrderEvents
@@ -27,11 +28,14 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         self.directory.remove()
     }
 
+    /// Arguments added to every `all` this test starts (e.g. `--store mysql`).
+    private var extraArguments: [String] = []
+
     private func configuration() throws -> SystemConfiguration {
         var configuration = try AllCommand.parse([
             "--data-dir", self.directory.path, "--order-port", "0", "--analytics-port", "0", "--notification-port", "0",
             "--hostname", "127.0.0.1", "--retry-delays", "50ms,100ms,200ms",
-        ]).resolve(environment: [:])
+        ] + self.extraArguments).resolve(environment: [:])
         configuration.logLevel = .critical
         return configuration
     }
@@ -92,7 +96,27 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
     }
 
     func testOrdersFlowFromPostToAnalyticsAndNotifications() async throws {
-        let count = 60
+        try await self.runOrderFlow(count: 60)
+    }
+
+    /// The same flow with both services on the stack's MariaDB (`order_db` and `analytics_db`, each with its own user),
+    /// as `ordersystem all --store mysql`.
+    func testOrdersFlowOnMySQLStores() async throws {
+        self.extraArguments = try MySQLTestDatabase.systemArguments()
+        try await MySQLTestDatabase.order.withClient { _ in }
+        try await MySQLTestDatabase.analytics.withClient { _ in }
+        try await self.runOrderFlow(count: 60)
+        // Every order the POSTs created is in MySQL, field for field as the API returned it.
+        try await MySQLTestDatabase.order.withClient(empty: false) { client in
+            let count = try await client.query("SELECT COUNT(*) AS n FROM orders").rows.first?.decode(Int64.self, column: "n")
+            XCTAssertEqual(count, 60)
+            let pending = try await client.query("SELECT COUNT(*) AS n FROM outbox_events WHERE published_at IS NULL").rows
+                .first?.decode(Int64.self, column: "n")
+            XCTAssertEqual(pending, 0)
+        }
+    }
+
+    private func runOrderFlow(count: Int) async throws {
         try await self.withSystem { ports, _ in
             let orders = self.client(ports[.order])
             let analytics = self.client(ports[.analytics])

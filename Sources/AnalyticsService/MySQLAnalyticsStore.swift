@@ -1,0 +1,197 @@
+import Logging
+import MySQLClient
+import OrderEvents
+import ServiceRuntime
+
+/// ``AnalyticsStore`` on MySQL 8 / MariaDB ≥ 10.6 (`--store mysql`), in the original's `order_metrics` table plus
+/// a one-row `analytics_totals` table of running aggregates.
+///
+/// A batch is applied in one transaction: the orders already recorded are read with a locking read (which also
+/// locks the gaps, so a concurrent consumer cannot insert the same order meanwhile), only the new ones are
+/// inserted, and the totals grow by exactly those. A deadlock or a duplicate key from a concurrent instance rolls the
+/// transaction back and the batch is tried again, a few times, before the error reaches the consumer.
+public final class MySQLAnalyticsStore: AnalyticsStore {
+    /// The schema. The same chain creates a fresh database and adopts one created by the original (DESIGN.md, Tables):
+    /// version 2 collapses the duplicate rows the original wrote for redelivered events (the earliest is kept, the
+    /// count is logged) before the unique key is added, and version 3 backfills the totals, each order once.
+    public static let migrations: [MySQLSchemaMigration] = [
+        MySQLSchemaMigration(
+            version: 1,
+            name: "order_metrics (the original's table)",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS order_metrics (
+                    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                    order_id VARCHAR(36) NOT NULL,
+                    customer_id VARCHAR(36) NOT NULL,
+                    product_id VARCHAR(36) NOT NULL,
+                    quantity INT NOT NULL,
+                    total_amount DECIMAL(10,2) NOT NULL,
+                    processed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    INDEX idx_order_id (order_id),
+                    INDEX idx_processed_at (processed_at)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """
+            ]
+        ),
+        MySQLSchemaMigration(version: 2, name: "one row per order, microsecond timestamps") { connection, logger in
+            if !(try await MySQLSchema.indexExists("uk_order_metrics_order_id", table: "order_metrics", on: connection)) {
+                let collapsed = try await connection.query(
+                    """
+                    DELETE later FROM order_metrics later
+                    JOIN order_metrics earlier ON later.order_id = earlier.order_id AND later.id > earlier.id
+                    """
+                ).affectedRows
+                if collapsed > 0 {
+                    logger.warning(
+                        "collapsed duplicate order_metrics rows left by redelivered events (the earliest of each order is kept)",
+                        metadata: ["collapsed_rows": "\(collapsed)"]
+                    )
+                }
+                try await connection.query(
+                    "ALTER TABLE order_metrics ADD UNIQUE KEY uk_order_metrics_order_id (order_id)"
+                )
+            }
+            let precision = try await MySQLSchema.datetimePrecision(table: "order_metrics", column: "processed_at", on: connection)
+            if (precision ?? 6) < 6 {
+                try await connection.query(
+                    "ALTER TABLE order_metrics MODIFY processed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+                )
+            }
+        },
+        MySQLSchemaMigration(
+            version: 3,
+            name: "running totals, backfilled",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS analytics_totals (
+                    id TINYINT NOT NULL PRIMARY KEY,
+                    total_orders BIGINT NOT NULL,
+                    total_revenue DECIMAL(20,2) NOT NULL,
+                    total_quantity BIGINT NOT NULL,
+                    last_updated TIMESTAMP(6) NULL DEFAULT NULL
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """,
+                """
+                INSERT INTO analytics_totals (id, total_orders, total_revenue, total_quantity, last_updated)
+                SELECT 1, COUNT(*), COALESCE(SUM(total_amount), 0), COALESCE(SUM(quantity), 0), MAX(processed_at)
+                FROM order_metrics
+                ON DUPLICATE KEY UPDATE id = id
+                """,
+            ]
+        ),
+    ]
+
+    /// Rows per multi-row statement.
+    static let rowsPerStatement = 500
+    /// Attempts of one batch against deadlocks and concurrent duplicates.
+    static let attempts = 3
+
+    private let client: MySQLClient
+
+    /// A store on `client`; call ``migrate(logger:)`` before use. The client must be running (in a service group).
+    public init(client: MySQLClient) {
+        self.client = client
+    }
+
+    /// Applies missing migrations (under a lock shared by every instance).
+    public func migrate(logger: Logger) async throws {
+        try await MySQLMigrator.migrate(self.client, migrations: Self.migrations, logger: logger)
+    }
+
+    public func apply(_ events: [OrderCreatedEvent], processedAt: Timestamp) async throws -> AnalyticsApplyResult {
+        // One event per order, the first of each: duplicates inside the batch are duplicates too.
+        var seen = Set<String>()
+        let unique = events.filter { seen.insert($0.orderID).inserted }
+        var attempt = 1
+        while true {
+            do {
+                return try await self.applyOnce(unique, total: events.count, processedAt: processedAt)
+            } catch let error as MySQLError where attempt < Self.attempts && (error.isDeadlock || error.isDuplicateKey || error.isLockWaitTimeout) {
+                attempt += 1
+            }
+        }
+    }
+
+    private func applyOnce(_ events: [OrderCreatedEvent], total: Int, processedAt: Timestamp) async throws -> AnalyticsApplyResult {
+        try await self.client.withTransaction { connection in
+            var recorded = Set<String>()
+            for chunk in events.chunked(into: Self.rowsPerStatement) {
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try await connection.query(
+                    "SELECT order_id FROM order_metrics WHERE order_id IN (\(placeholders)) FOR UPDATE",
+                    chunk.map { .string($0.orderID) }
+                ).rows
+                for row in rows { recorded.insert(try row.decode(String.self, column: "order_id")) }
+            }
+            let fresh = events.filter { !recorded.contains($0.orderID) }
+            var revenue = Money.zero
+            var quantity: Int64 = 0
+            for chunk in fresh.chunked(into: Self.rowsPerStatement) {
+                let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+                var binds: [MySQLData] = []
+                binds.reserveCapacity(chunk.count * 6)
+                for event in chunk {
+                    binds += [
+                        .string(event.orderID), .string(event.customerID), .string(event.productID),
+                        .int(Int64(event.quantity)), .decimal(event.totalAmount.decimalString), .timestamp(processedAt),
+                    ]
+                    revenue += event.totalAmount
+                    quantity += Int64(event.quantity)
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO order_metrics (order_id, customer_id, product_id, quantity, total_amount, processed_at)
+                    VALUES \(values)
+                    """,
+                    binds
+                )
+            }
+            if !fresh.isEmpty {
+                try await connection.query(
+                    """
+                    UPDATE analytics_totals
+                    SET total_orders = total_orders + ?, total_revenue = total_revenue + ?,
+                        total_quantity = total_quantity + ?, last_updated = ?
+                    WHERE id = 1
+                    """,
+                    [.int(Int64(fresh.count)), .decimal(revenue.decimalString), .int(quantity), .timestamp(processedAt)]
+                )
+            }
+            let totals = try Self.totals(from: try await connection.query(Self.selectTotals).rows)
+            return AnalyticsApplyResult(applied: fresh.count, duplicates: total - fresh.count, totals: totals)
+        }
+    }
+
+    public func totals() async throws -> AnalyticsTotals {
+        try Self.totals(from: try await self.client.query(Self.selectTotals).rows)
+    }
+
+    private static let selectTotals =
+        "SELECT total_orders, total_revenue, total_quantity, last_updated FROM analytics_totals WHERE id = 1"
+
+    private static func totals(from rows: [MySQLRow]) throws -> AnalyticsTotals {
+        guard let row = rows.first else { return .empty }
+        guard let revenue = Money(decimalString: try row.decode(String.self, column: "total_revenue")) else {
+            throw StorageDecodingError(column: "total_revenue")
+        }
+        return AnalyticsTotals(
+            totalOrders: try row.decode(Int64.self, column: "total_orders"),
+            totalRevenue: revenue,
+            totalQuantity: try row.decode(Int64.self, column: "total_quantity"),
+            lastUpdated: try row.optionalTimestamp("last_updated")
+        )
+    }
+
+    /// The number of recorded orders, by scanning: for tests and tools, never for the summary.
+    public func recordedOrderCount() async throws -> Int {
+        Int(try await self.client.query("SELECT COUNT(*) AS n FROM order_metrics").rows.first?.decode(Int64.self, column: "n") ?? 0)
+    }
+
+    public func checkHealth() async throws {
+        try await self.client.ping()
+    }
+
+    /// The client belongs to whoever created it; it stops with its service group.
+    public func close() async {}
+}

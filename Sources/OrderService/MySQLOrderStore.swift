@@ -1,0 +1,213 @@
+import Logging
+import MySQLClient
+import OrderEvents
+import ServiceRuntime
+
+/// ``OrderStore`` on MySQL 8 / MariaDB ≥ 10.6 (`--store mysql`), in the original's `orders` table.
+///
+/// Several order-service instances may share the database: the relay claims outbox rows with
+/// `SELECT … FOR UPDATE SKIP LOCKED` inside a transaction, so two relays never publish the same row at once and
+/// neither waits for the other. Amounts are `DECIMAL(10,2)` (bound and read as exact text), times `TIMESTAMP(6)` in
+/// UTC (the client's connections set `time_zone = '+00:00'`).
+public final class MySQLOrderStore: OrderStore {
+    /// The schema. Steps are safe on a fresh database and on one created by the original (its `orders` table
+    /// exists with second-precision timestamps and no schema table): the same chain adopts it.
+    public static let migrations: [MySQLSchemaMigration] = [
+        MySQLSchemaMigration(
+            version: 1,
+            name: "orders (the original's table)",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS orders (
+                    id VARCHAR(36) NOT NULL PRIMARY KEY,
+                    customer_id VARCHAR(36) NOT NULL,
+                    product_id VARCHAR(36) NOT NULL,
+                    quantity INT NOT NULL,
+                    total_amount DECIMAL(10,2) NOT NULL,
+                    status VARCHAR(20) NOT NULL DEFAULT 'pending',
+                    created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    INDEX idx_customer_id (customer_id),
+                    INDEX idx_product_id (product_id),
+                    INDEX idx_status (status),
+                    INDEX idx_created_at (created_at)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """
+            ]
+        ),
+        MySQLSchemaMigration(version: 2, name: "microsecond timestamps") { connection, logger in
+            // The original's columns are plain TIMESTAMP (seconds); ours keep microseconds.
+            let precision = try await MySQLSchema.datetimePrecision(table: "orders", column: "created_at", on: connection)
+            if (precision ?? 6) < 6 {
+                try await connection.query(
+                    """
+                    ALTER TABLE orders
+                        MODIFY created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                        MODIFY updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+                    """
+                )
+                logger.info("adopted the original orders table: timestamps now keep microseconds")
+            }
+        },
+        MySQLSchemaMigration(
+            version: 3,
+            name: "transactional outbox",
+            statements: [
+                """
+                CREATE TABLE IF NOT EXISTS outbox_events (
+                    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                    event_id VARCHAR(36) NOT NULL,
+                    aggregate_id VARCHAR(36) NOT NULL,
+                    event_type VARCHAR(64) NOT NULL,
+                    routing_key VARCHAR(255) NOT NULL,
+                    payload MEDIUMBLOB NOT NULL,
+                    created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    published_at TIMESTAMP(6) NULL DEFAULT NULL,
+                    UNIQUE KEY uk_outbox_events_event_id (event_id),
+                    INDEX idx_outbox_events_pending (published_at, id)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """
+            ]
+        ),
+    ]
+
+    private let client: MySQLClient
+
+    /// A store on `client`; call ``migrate(logger:)`` before use. The client must be running (in a service group).
+    public init(client: MySQLClient) {
+        self.client = client
+    }
+
+    /// Applies missing migrations (under a lock shared by every instance).
+    public func migrate(logger: Logger) async throws {
+        try await MySQLMigrator.migrate(self.client, migrations: Self.migrations, logger: logger)
+    }
+
+    public func create(_ order: Order, event: OutboxEvent) async throws {
+        try await self.client.withTransaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .string(order.id), .string(order.customerID), .string(order.productID), .int(Int64(order.quantity)),
+                    .decimal(order.totalAmount.decimalString), .string(order.status),
+                    .timestamp(order.createdAt), .timestamp(order.updatedAt),
+                ]
+            )
+            try await connection.query(
+                """
+                INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .string(event.eventID), .string(event.aggregateID), .string(event.eventType),
+                    .string(event.routingKey), .bytes(event.payload), .timestamp(event.createdAt),
+                ]
+            )
+        }
+    }
+
+    public func order(id: String) async throws -> Order? {
+        let rows = try await self.client.query(Self.selectOrders + " WHERE id = ?", [.string(id)]).rows
+        return try rows.first.map(Self.order(from:))
+    }
+
+    public func orders(limit: Int, offset: Int) async throws -> [Order] {
+        // Newest first; ids break ties between orders created in the same microsecond.
+        let rows = try await self.client.query(
+            Self.selectOrders + " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            [.int(Int64(limit)), .int(Int64(offset))]
+        ).rows
+        return try rows.map(Self.order(from:))
+    }
+
+    private static let selectOrders =
+        "SELECT id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at FROM orders"
+
+    private static func order(from row: MySQLRow) throws -> Order {
+        let amountText = try row.decode(String.self, column: "total_amount")
+        guard let amount = Money(decimalString: amountText) else { throw StorageDecodingError(column: "total_amount") }
+        return Order(
+            id: try row.decode(String.self, column: "id"),
+            customerID: try row.decode(String.self, column: "customer_id"),
+            productID: try row.decode(String.self, column: "product_id"),
+            quantity: Int(try row.decode(Int64.self, column: "quantity")),
+            totalAmount: amount,
+            status: try row.decode(String.self, column: "status"),
+            createdAt: try row.timestamp("created_at"),
+            updatedAt: try row.timestamp("updated_at")
+        )
+    }
+
+    public func relayPendingEvents(
+        limit: Int,
+        publish: ([OutboxEvent]) async -> [Int64]
+    ) async throws -> OutboxRelayBatch {
+        // READ COMMITTED: the claim locks only the rows it returns. Under REPEATABLE READ the locking read also takes
+        // gap locks, and two relays claiming at once can deadlock on them despite SKIP LOCKED.
+        try await self.client.withTransaction(isolation: .readCommitted) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id, event_id, aggregate_id, event_type, routing_key, payload, created_at FROM outbox_events
+                WHERE published_at IS NULL ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED
+                """,
+                [.int(Int64(limit))]
+            ).rows
+            let events = try rows.map { row in
+                OutboxEvent(
+                    sequence: try row.decode(Int64.self, column: "id"),
+                    eventID: try row.decode(String.self, column: "event_id"),
+                    aggregateID: try row.decode(String.self, column: "aggregate_id"),
+                    eventType: try row.decode(String.self, column: "event_type"),
+                    routingKey: try row.decode(String.self, column: "routing_key"),
+                    payload: try row.decode([UInt8].self, column: "payload"),
+                    createdAt: try row.timestamp("created_at")
+                )
+            }
+            guard !events.isEmpty else { return OutboxRelayBatch(claimed: 0, published: 0) }
+            // The rows stay locked while the broker confirms, so another relay skips them rather than resending.
+            let published = await publish(events)
+            for chunk in published.chunked(into: 500) {
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                try await connection.query(
+                    "UPDATE outbox_events SET published_at = ? WHERE id IN (\(placeholders))",
+                    [.timestamp(.now())] + chunk.map { .int($0) }
+                )
+            }
+            return OutboxRelayBatch(claimed: events.count, published: published.count)
+        }
+    }
+
+    public func outboxBacklog() async throws -> OutboxBacklog {
+        let row = try await self.client.query(
+            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL"
+        ).rows.first
+        guard let row else { return OutboxBacklog(pending: 0, oldestCreatedAt: nil) }
+        return OutboxBacklog(
+            pending: Int(try row.decode(Int64.self, column: "pending")),
+            oldestCreatedAt: try row.optionalTimestamp("oldest")
+        )
+    }
+
+    public func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int {
+        // In slices, so a large backlog never holds long locks.
+        var purged = 0
+        while true {
+            let result = try await self.client.query(
+                "DELETE FROM outbox_events WHERE published_at IS NOT NULL AND published_at < ? LIMIT 5000",
+                [.timestamp(cutoff)]
+            )
+            purged += Int(result.affectedRows)
+            if result.affectedRows < 5000 { return purged }
+        }
+    }
+
+    public func checkHealth() async throws {
+        try await self.client.ping()
+    }
+
+    /// The client belongs to whoever created it; it stops with its service group.
+    public func close() async {}
+}

@@ -1,0 +1,201 @@
+import MySQLClient
+import OrderEvents
+import OrderService
+import ServiceRuntime
+import TestSupport
+import XCTest
+
+/// What every ``OrderStore`` must do, run against SQLite and MySQL alike. Each check expects an empty store.
+struct OrderStoreContract {
+    let store: any OrderStore
+
+    @discardableResult
+    func createOrder(_ index: Int = 0, at createdAt: Timestamp = .now(), cents: Int64 = 9990) async throws -> Order {
+        let order = Order(
+            id: Identifier.random(), customerID: "customer-\(index)", productID: "product-ü", quantity: 1 + index % 3,
+            totalAmount: Money(cents: cents), status: Order.initialStatus, createdAt: createdAt, updatedAt: createdAt
+        )
+        let event = order.createdEvent(eventID: Identifier.random())
+        try await self.store.create(
+            order,
+            event: OutboxEvent(
+                eventID: event.eventID!, aggregateID: order.id, eventType: OrderCreatedEvent.eventType,
+                routingKey: OrderTopology.orderCreatedRoutingKey, payload: event.encode(), createdAt: createdAt
+            )
+        )
+        return order
+    }
+
+    func orderReadsBackFieldForField() async throws {
+        let created = try await self.createOrder(at: Timestamp(microsecondsSinceEpoch: 1_764_000_000_123_456), cents: 99_999_999_99)
+        let read = try await self.store.order(id: created.id)
+        XCTAssertEqual(read, created, "microseconds and exact amounts survive the store")
+        XCTAssertEqual(read?.jsonBytes, created.jsonBytes)
+        let missing = try await self.store.order(id: Identifier.random())
+        XCTAssertNil(missing)
+    }
+
+    func listIsNewestFirstWithLimitAndOffset() async throws {
+        let base = Timestamp.now()
+        var ids: [String] = []
+        for index in 0..<7 {
+            ids.append(try await self.createOrder(index, at: base.adding(microseconds: Int64(index))).id)
+        }
+        let newestFirst = Array(ids.reversed())
+        let firstPage = try await self.store.orders(limit: 3, offset: 0).map(\.id)
+        XCTAssertEqual(firstPage, Array(newestFirst[0..<3]))
+        let secondPage = try await self.store.orders(limit: 3, offset: 3).map(\.id)
+        XCTAssertEqual(secondPage, Array(newestFirst[3..<6]))
+        let beyond = try await self.store.orders(limit: 10, offset: 7)
+        XCTAssertEqual(beyond, [])
+    }
+
+    func relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
+        var orders: [Order] = []
+        for index in 0..<5 { orders.append(try await self.createOrder(index)) }
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 5)
+        XCTAssertNotNil(backlog.oldestCreatedAt)
+
+        var firstClaim: [OutboxEvent] = []
+        let first = try await self.store.relayPendingEvents(limit: 3) { events in
+            firstClaim = events
+            return events.prefix(2).map(\.sequence)  // the broker confirmed two of three
+        }
+        XCTAssertEqual(first, OutboxRelayBatch(claimed: 3, published: 2))
+        XCTAssertEqual(firstClaim.map(\.aggregateID), orders.prefix(3).map(\.id), "creation order")
+        let decoded = try OrderCreatedEvent.decode(firstClaim[0].payload)
+        XCTAssertEqual(decoded.orderID, orders[0].id)
+        let after = try await self.store.outboxBacklog()
+        XCTAssertEqual(after.pending, 3)
+
+        var secondClaim: [OutboxEvent] = []
+        _ = try await self.store.relayPendingEvents(limit: 10) { events in
+            secondClaim = events
+            return events.map(\.sequence)
+        }
+        XCTAssertEqual(secondClaim.map(\.aggregateID), [orders[2].id, orders[3].id, orders[4].id])
+        let drained = try await self.store.outboxBacklog()
+        XCTAssertEqual(drained.pending, 0)
+        XCTAssertNil(drained.oldestCreatedAt)
+    }
+
+    func publishedEventsArePurgedAfterTheCutoffOnly() async throws {
+        for index in 0..<3 { try await self.createOrder(index) }
+        _ = try await self.store.relayPendingEvents(limit: 2) { $0.map(\.sequence) }
+        let none = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: -3600))
+        XCTAssertEqual(none, 0)
+        let purged = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 5))
+        XCTAssertEqual(purged, 2, "the unpublished one stays")
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 1)
+    }
+}
+
+final class SQLiteOrderStoreTests: XCTestCase {
+    private func withStore(_ body: (OrderStoreContract) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("s"))
+        do {
+            try await body(OrderStoreContract(store: store))
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    func testOrderReadsBackFieldForField() async throws { try await self.withStore { try await $0.orderReadsBackFieldForField() } }
+    func testListIsNewestFirstWithLimitAndOffset() async throws { try await self.withStore { try await $0.listIsNewestFirstWithLimitAndOffset() } }
+    func testRelayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
+        try await self.withStore { try await $0.relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() }
+    }
+    func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
+        try await self.withStore { try await $0.publishedEventsArePurgedAfterTheCutoffOnly() }
+    }
+}
+
+/// The same contract on the stack's MariaDB (`order_db`, as `orderuser`), from an empty database each time.
+final class MySQLOrderStoreTests: XCTestCase {
+    private func withStore(_ body: (MySQLOrderStore) async throws -> Void) async throws {
+        try await MySQLTestDatabase.order.withClient { client in
+            let store = MySQLOrderStore(client: client)
+            try await store.migrate(logger: testLogger("migrate"))
+            try await body(store)
+        }
+    }
+
+    func testOrderReadsBackFieldForField() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).orderReadsBackFieldForField() }
+    }
+    func testListIsNewestFirstWithLimitAndOffset() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).listIsNewestFirstWithLimitAndOffset() }
+    }
+    func testRelayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() }
+    }
+    func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).publishedEventsArePurgedAfterTheCutoffOnly() }
+    }
+
+    /// Two relays (two order-service instances) never publish the same outbox row: `FOR UPDATE SKIP LOCKED`.
+    func testConcurrentRelaysClaimDisjointEvents() async throws {
+        try await self.withStore { store in
+            let contract = OrderStoreContract(store: store)
+            for index in 0..<40 { try await contract.createOrder(index) }
+            let claims = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var claimed: [Int64] = []
+                        _ = try await store.relayPendingEvents(limit: 25) { events in
+                            claimed = events.map(\.sequence)
+                            try? await Task.sleep(for: .milliseconds(300))  // hold the claim while "publishing"
+                            return claimed
+                        }
+                        return claimed
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            XCTAssertEqual(claims.count, 2)
+            XCTAssertTrue(Set(claims[0]).isDisjoint(with: claims[1]), "no row claimed twice")
+            XCTAssertEqual(claims[0].count + claims[1].count, 40)
+        }
+    }
+
+    /// The original's `orders` table (second-precision timestamps, no schema table) is adopted in place.
+    func testOriginalOrdersTableIsAdopted() async throws {
+        try await MySQLTestDatabase.order.withClient { client in
+            try await client.query(
+                """
+                CREATE TABLE orders (
+                    id VARCHAR(36) PRIMARY KEY,
+                    customer_id VARCHAR(36) NOT NULL,
+                    product_id VARCHAR(36) NOT NULL,
+                    quantity INT NOT NULL,
+                    total_amount DECIMAL(10,2) NOT NULL,
+                    status VARCHAR(20) NOT NULL DEFAULT 'pending',
+                    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+                    updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+                    INDEX idx_customer_id (customer_id), INDEX idx_product_id (product_id),
+                    INDEX idx_status (status), INDEX idx_created_at (created_at)
+                )
+                """
+            )
+            try await client.query(
+                """
+                INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at)
+                VALUES ('8b0b0b4e-1f7e-4a86-9b6c-1d2e3f405060', 'customer-123', 'product-456', 2, 99.99, 'pending',
+                        '2024-01-15 10:30:00', '2024-01-15 10:30:00')
+                """
+            )
+            let store = MySQLOrderStore(client: client)
+            try await store.migrate(logger: testLogger("adopt"))
+            let old = try await store.order(id: "8b0b0b4e-1f7e-4a86-9b6c-1d2e3f405060")
+            XCTAssertEqual(old?.totalAmount, Money(cents: 9999))
+            XCTAssertEqual(old?.createdAt.rfc3339, "2024-01-15T10:30:00.000000Z")
+            try await OrderStoreContract(store: store).orderReadsBackFieldForField()
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Logging
+import MySQLClient
+import ServiceRuntime
+
+/// The stack's two MySQL databases, as tests use them: a running client as each service's own user, and a way to
+/// start from an empty database (every table of ours dropped), since tests run one after another on one server.
+public enum MySQLTestDatabase: Sendable {
+    case order, analytics
+
+    var credentials: (user: String, password: String, database: String) {
+        switch self {
+        case .order: ("orderuser", "orderpass", "order_db")
+        case .analytics: ("analyticsuser", "analyticspass", "analytics_db")
+        }
+    }
+
+    /// Every table the services create, dropped by ``withClient(empty:_:)``.
+    static let tables = ["outbox_events", "orders", "order_metrics", "analytics_totals", "schema_migrations"]
+
+    /// The configuration for this database at the address in `DB_HOST`/`DB_PORT`.
+    public func configuration() throws -> MySQLConfiguration {
+        let server = try RealServers.mariaDB()
+        var configuration = MySQLConfiguration(
+            host: server.host, port: server.port, username: self.credentials.user,
+            password: self.credentials.password, database: self.credentials.database
+        )
+        configuration.connectionInitialization = ["SET time_zone = '+00:00'"]
+        return configuration
+    }
+
+    /// Runs `body` with a running client; with `empty`, every table of ours is dropped first.
+    public func withClient<T: Sendable>(
+        empty: Bool = true,
+        _ body: (MySQLClient) async throws -> T
+    ) async throws -> T {
+        let client = MySQLClient(configuration: try self.configuration(), logger: testLogger("mysql"))
+        let running = BackgroundService(client)
+        do {
+            if empty {
+                for table in Self.tables {
+                    try await client.query("DROP TABLE IF EXISTS \(table)")
+                }
+            }
+            let result = try await body(client)
+            await running.stop()
+            return result
+        } catch {
+            await running.stop()
+            throw error
+        }
+    }
+
+    /// The `--order-db-*`/`--analytics-db-*` and host/port arguments of `ordersystem all` for the stack's databases.
+    public static func systemArguments() throws -> [String] {
+        let server = try RealServers.mariaDB()
+        return [
+            "--store", "mysql", "--order-db-host", server.host, "--order-db-port", "\(server.port)",
+            "--analytics-db-host", server.host, "--analytics-db-port", "\(server.port)",
+        ]
+    }
+}
