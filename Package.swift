@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "OrderEvents", targets: ["OrderEvents"]),
         .library(name: "ServiceRuntime", targets: ["ServiceRuntime"]),
         .library(name: "MySQLClient", targets: ["MySQLClient"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
@@ -44,6 +45,7 @@ let package = Package(
             name: "OrderSystemCLI",
             dependencies: [
                 "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime", "OrderEvents", "MySQLClient",
+                "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "OrderService",
             dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient",
+                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "AnalyticsService",
             dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient",
+                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -82,7 +84,7 @@ let package = Package(
         .target(
             name: "NotificationWorker",
             dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient",
+                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -100,7 +102,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "MySQLClient",
+                "MySQLClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -114,7 +116,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceRuntime", "MySQLClient",
+                "ServiceRuntime", "MySQLClient", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
@@ -133,6 +135,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MySQLClientTests",
             dependencies: [
@@ -148,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "ServiceRuntimeTests",
             dependencies: [
-                "ServiceRuntime", "TestSupport",
+                "ServiceRuntime", "TestSupport", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
@@ -181,7 +206,7 @@ let package = Package(
         .testTarget(
             name: "NotificationWorkerTests",
             dependencies: [
-                "NotificationWorker", "ServiceRuntime", "OrderEvents", "TestSupport",
+                "NotificationWorker", "ServiceRuntime", "OrderEvents", "TestSupport", "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

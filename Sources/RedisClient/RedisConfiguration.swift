@@ -1,0 +1,76 @@
+import NIOCore
+
+/// Where and how to connect: address, credentials, database, pool size, timeouts and protocol limits.
+///
+/// Its `description` never shows the password. Thread safety: a value type, `Sendable`.
+public struct RedisConfiguration: Sendable, CustomStringConvertible {
+    /// The server's host name or IP address.
+    public var host: String
+    /// The server's TCP port (default 6379).
+    public var port: Int
+    /// The password for `AUTH`, or `nil` for none.
+    public var password: String?
+    /// The ACL user name for `AUTH username password` (Redis 6+); `nil` authenticates as `default`.
+    public var username: String?
+    /// The database index chosen with `SELECT` on each new connection; `nil` keeps the server's default (0).
+    public var database: Int?
+    /// Connections the pool keeps open even when idle (default 1).
+    public var minimumConnections: Int
+    /// The most connections the pool opens (default 16).
+    public var maximumConnections: Int
+    /// How long opening a connection (TCP, `AUTH`, `SELECT`) may take (default 5 s).
+    public var connectTimeout: Duration
+    /// How long a command may wait, for a pooled connection and for its reply (default 10 s). A reply that does not
+    /// come in time closes its connection, since later replies could no longer be matched.
+    public var commandTimeout: Duration
+    /// How long an idle connection above ``minimumConnections`` stays open (default 60 s).
+    public var idleTimeout: Duration
+    /// How long connecting may fail before waiting commands fail fast instead of waiting (default 5 s). The pool
+    /// keeps reconnecting with exponential backoff (100 ms × 1.25ⁿ, capped at 60 s) meanwhile.
+    public var circuitBreakerTripAfter: Duration
+    /// Limits on replies (bulk size, nesting depth).
+    public var limits: RESPLimits
+
+    /// Creates a configuration; only the address is required.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        password: String? = nil,
+        username: String? = nil,
+        database: Int? = nil,
+        minimumConnections: Int = 1,
+        maximumConnections: Int = 16,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(10),
+        idleTimeout: Duration = .seconds(60),
+        circuitBreakerTripAfter: Duration = .seconds(5),
+        limits: RESPLimits = .init()
+    ) {
+        self.host = host
+        self.port = port
+        self.password = password
+        self.username = username
+        self.database = database
+        self.minimumConnections = minimumConnections
+        self.maximumConnections = maximumConnections
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.idleTimeout = idleTimeout
+        self.circuitBreakerTripAfter = circuitBreakerTripAfter
+        self.limits = limits
+    }
+
+    /// The settings, with the password shown only as `<set>` or `<none>`.
+    public var description: String {
+        "RedisConfiguration(host: \(self.host), port: \(self.port), username: \(self.username ?? "<default>"), "
+            + "password: \(self.password == nil ? "<none>" : "<set>"), database: \(self.database.map(String.init) ?? "<default>"), "
+            + "connections: \(self.minimumConnections)...\(self.maximumConnections))"
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = self.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
