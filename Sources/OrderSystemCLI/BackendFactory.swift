@@ -2,6 +2,7 @@ import AnalyticsService
 import ArgumentParser
 import Logging
 import MySQLClient
+import RedisClient
 import NotificationWorker
 import OrderService
 import ServiceRuntime
@@ -25,12 +26,6 @@ enum BackendFactory {
             throw UnsupportedBackendError(
                 description: "--broker embedded only connects services inside one process; "
                     + "run `ordersystem all` for the embedded system, or use --broker rabbitmq (BROKER=rabbitmq)"
-            )
-        }
-        if settings.cache == .redis {
-            throw UnsupportedBackendError(
-                description: "--cache redis (CACHE=redis) is not available in this build yet: the Redis client is "
-                    + "still being written; use --cache memory"
             )
         }
         if settings.broker == .rabbitmq {
@@ -139,13 +134,49 @@ enum BackendFactory {
         return client
     }
 
-    static func openNotificationRecord(_ settings: BackendSettings, logger: Logger) async throws -> any NotificationRecord {
-        try await SQLiteNotificationRecord.open(
+    /// The worker's dedupe record: Redis with `--cache redis` (DESIGN.md, Notifications), else a SQLite file.
+    static func openNotificationRecord(
+        _ settings: BackendSettings,
+        redis: RedisClient?,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) async throws -> any NotificationRecord {
+        if let redis {
+            return RedisNotificationRecord(client: redis)
+        }
+        let record = try await SQLiteNotificationRecord.open(
             path: Self.path(settings, "notifications.sqlite"), durability: settings.durability, logger: logger
         )
+        closers.append { await record.close() }
+        return record
     }
 
-    static func makeCache(_ settings: BackendSettings) -> any KeyValueCache {
-        MemoryCache(capacity: settings.cacheCapacity)
+    /// A running Redis client when `--cache redis`, else nil.
+    static func startRedisClient(
+        _ settings: BackendSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) -> RedisClient? {
+        guard settings.cache == .redis else { return nil }
+        let client = RedisClient(
+            configuration: RedisConfiguration(
+                host: settings.redisHost, port: settings.redisPort, password: settings.redisPassword,
+                commandTimeout: settings.cacheTimeout * 10
+            ),
+            logger: logger
+        )
+        let running = BackgroundService(client)
+        closers.append { await running.stop() }
+        logger.info("connecting to Redis", metadata: ["address": "\(settings.redisHost):\(settings.redisPort)"])
+        return client
+    }
+
+    /// A service's cache: the in-process LRU, or Redis behind a timeout and a circuit breaker so that a slow or
+    /// absent Redis only degrades the service.
+    static func makeCache(_ settings: BackendSettings, redis: RedisClient?, logger: Logger) -> any KeyValueCache {
+        guard let redis else { return MemoryCache(capacity: settings.cacheCapacity) }
+        var configuration = CircuitBreakingCache.Configuration()
+        configuration.timeout = settings.cacheTimeout
+        return CircuitBreakingCache(wrapping: RedisKeyValueCache(client: redis), configuration: configuration, logger: logger)
     }
 }

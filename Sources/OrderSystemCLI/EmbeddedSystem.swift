@@ -42,6 +42,7 @@ public enum EmbeddedSystem {
                 await brokerDatabase.close()
             }
         ]
+        let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: systemLogger)
         let orderStore: any OrderStore
         let analyticsStore: any AnalyticsStore
         let record: any NotificationRecord
@@ -53,12 +54,13 @@ public enum EmbeddedSystem {
                 configuration.backends, database: configuration.analyticsDatabase, closers: &closers,
                 logger: analyticsLogger
             )
-            record = try await BackendFactory.openNotificationRecord(configuration.backends, logger: notificationLogger)
+            record = try await BackendFactory.openNotificationRecord(
+                configuration.backends, redis: redis, closers: &closers, logger: notificationLogger
+            )
         } catch {
             for close in closers.reversed() { await close() }
             throw error
         }
-        closers.append { await record.close() }
         let closeAll = closers
 
         func report(_ name: ServiceName) -> @Sendable (any Channel) async -> Void {
@@ -70,14 +72,14 @@ public enum EmbeddedSystem {
         }
         let order = try await buildOrderService(
             configuration: configuration.order,
-            backends: OrderServiceBackends(store: orderStore, cache: BackendFactory.makeCache(configuration.backends), broker: broker),
+            backends: OrderServiceBackends(store: orderStore, cache: BackendFactory.makeCache(configuration.backends, redis: redis, logger: orderLogger), broker: broker),
             logger: orderLogger,
             onServerRunning: report(.order)
         )
         let analytics = try await buildAnalyticsService(
             configuration: configuration.analytics,
             backends: AnalyticsServiceBackends(
-                store: analyticsStore, cache: BackendFactory.makeCache(configuration.backends), broker: broker
+                store: analyticsStore, cache: BackendFactory.makeCache(configuration.backends, redis: redis, logger: analyticsLogger), broker: broker
             ),
             logger: analyticsLogger,
             onServerRunning: report(.analytics)

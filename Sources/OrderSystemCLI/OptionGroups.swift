@@ -35,6 +35,9 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD only)")
     public var redisHost: String?
 
+    @Option(help: "Longest a Redis call may take before it counts as a miss; repeated failures open a circuit breaker. (env: CACHE_TIMEOUT; default: 100ms)")
+    public var cacheTimeout: String?
+
     @Option(help: "Redis port. (env: REDIS_PORT; default: 6379)")
     public var redisPort: Int?
 

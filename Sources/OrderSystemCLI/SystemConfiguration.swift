@@ -93,6 +93,7 @@ public struct BackendSettings: Sendable {
     public var redisPort: Int
     public var redisPassword: String?
     public var rabbitmqURL: String
+    public var cacheTimeout: Duration
     public var databasePoolSize: Int
     public var databaseQueryTimeout: Duration
 
@@ -126,6 +127,9 @@ public struct BackendSettings: Sendable {
             redisPassword: resolver.optionalString(nil, env: ["REDIS_PASSWORD"]),
             rabbitmqURL: resolver.string(
                 options.rabbitmqURL, env: ["RABBITMQ_URL"], default: "amqp://guest:guest@localhost:5672/"
+            ),
+            cacheTimeout: try resolver.duration(
+                options.cacheTimeout, option: "cache-timeout", env: ["CACHE_TIMEOUT"], default: .milliseconds(100)
             ),
             databasePoolSize: try resolver.int(
                 options.dbPoolSize, option: "db-pool-size", env: ["DB_POOL_SIZE"], default: 10, range: 1...1000

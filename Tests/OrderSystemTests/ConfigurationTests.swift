@@ -118,7 +118,7 @@ final class ConfigurationTests: XCTestCase {
 
     func testBackendsThatCannotRunAreRefusedWithAClearMessage() async throws {
         let dataDirectory = FileManagerPath.temporary()
-        for arguments in [["--cache", "redis"], ["--broker", "rabbitmq"]] {
+        for arguments in [["--broker", "rabbitmq"]] {
             let configuration = try self.all(arguments + ["--data-dir", dataDirectory])
             do {
                 _ = try await EmbeddedSystem.makeServices(configuration: configuration)

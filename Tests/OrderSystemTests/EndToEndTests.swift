@@ -116,6 +116,59 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    /// The same flow with the order and summary caches and the worker's dedupe record on the stack's Redis.
+    func testOrdersFlowWithRedisCache() async throws {
+        let server = try RealServers.redis()
+        self.extraArguments = ["--cache", "redis", "--redis-host", server.host, "--redis-port", "\(server.port)"]
+        try await self.runOrderFlow(count: 60)
+    }
+
+    /// Redis dies while orders are read: every read still answers 200 from the store, `/health` says `degraded`
+    /// (200) with the reason; Redis comes back: `healthy` again and cache hits resume, with no restart.
+    func testRedisOutageDegradesAndRecoversWithoutRestart() async throws {
+        let redis = try ThrowawayServer.start(.redis)
+        defer { redis.down() }
+        self.extraArguments = [
+            "--cache", "redis", "--redis-host", "127.0.0.1", "--redis-port", "\(redis.port)", "--cache-timeout", "100ms",
+        ]
+        try await self.withSystem { ports, _ in
+            let orders = self.client(ports[.order])
+            let created = try await orders.post("/orders", body: Self.orderBody(1))
+            let id = try XCTUnwrap(try self.json(created)["id"]?.stringValue)
+            func hits() async throws -> Int {
+                let metrics = String(buffer: try await orders.get("/metrics").body ?? ByteBuffer())
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix(#"cache_requests_total{cache="order",result="hit"}"#) }
+                return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            }
+            let healthy = try await eventually { try self.json(try await orders.get("/health"))["status"] == .string("healthy") }
+            XCTAssertTrue(healthy)
+
+            try redis.kill()
+            for _ in 0..<20 {
+                let response = try await orders.get("/orders/\(id)")
+                XCTAssertEqual(response.status, .ok, "reads are served from the store while Redis is down")
+            }
+            let health = try await orders.get("/health")
+            XCTAssertEqual(health.status, .ok, "a cache outage degrades, it does not take the instance out")
+            let body = try self.json(health)
+            XCTAssertEqual(body["status"], .string("degraded"))
+            XCTAssertTrue(body["checks"]?["cache"]?.stringValue?.hasPrefix("unhealthy") ?? false, "\(body)")
+            XCTAssertEqual(body["checks"]?["database"], .string("healthy"))
+
+            try redis.startAgain()
+            let recovered = try await eventually { try self.json(try await orders.get("/health"))["status"] == .string("healthy") }
+            XCTAssertTrue(recovered, "back to healthy without a restart")
+            _ = try await orders.get("/orders/\(id)")  // refills the cache
+            let before = try await hits()
+            let hitAgain = try await eventually {
+                _ = try await orders.get("/orders/\(id)")
+                return try await hits() > before
+            }
+            XCTAssertTrue(hitAgain, "cache hits resume")
+            try await orders.shutdown()
+        }
+    }
+
     private func runOrderFlow(count: Int) async throws {
         try await self.withSystem { ports, _ in
             let orders = self.client(ports[.order])

@@ -1,0 +1,65 @@
+import ServiceRuntime
+import XCTest
+
+/// The behaviour every ``KeyValueCache`` must have, run against each implementation (`MemoryCache`, Redis).
+/// Keys are namespaced with `prefix`, so runs against a shared server do not collide.
+public struct KeyValueCacheContract: Sendable {
+    let cache: any KeyValueCache
+    let prefix: String
+
+    public init(cache: any KeyValueCache, prefix: String = "test:\(Int.random(in: 0..<1_000_000_000)):") {
+        self.cache = cache
+        self.prefix = prefix
+    }
+
+    private func key(_ name: String) -> String { self.prefix + name }
+
+    public func missingKeyIsNil() async throws {
+        let value = try await self.cache.get(self.key("missing"))
+        XCTAssertNil(value)
+    }
+
+    public func valuesRoundTripByteForByte() async throws {
+        let bytes = (0...255).map { UInt8($0) } + Array(#"{"id":"ü","n":1}"#.utf8)
+        try await self.cache.set(self.key("bytes"), value: bytes, ttl: .seconds(60))
+        let read = try await self.cache.get(self.key("bytes"))
+        XCTAssertEqual(read, bytes)
+        try await self.cache.set(self.key("empty"), value: [], ttl: .seconds(60))
+        let empty = try await self.cache.get(self.key("empty"))
+        XCTAssertEqual(empty, [])
+    }
+
+    public func overwriteReplacesAndDeleteRemoves() async throws {
+        try await self.cache.set(self.key("k"), value: [1], ttl: .seconds(60))
+        try await self.cache.set(self.key("k"), value: [2], ttl: .seconds(60))
+        let overwritten = try await self.cache.get(self.key("k"))
+        XCTAssertEqual(overwritten, [2])
+        try await self.cache.delete(self.key("k"))
+        let deleted = try await self.cache.get(self.key("k"))
+        XCTAssertNil(deleted)
+        try await self.cache.delete(self.key("never-set"))  // deleting a missing key is fine
+    }
+
+    public func entriesExpireAfterTheirTTL() async throws {
+        try await self.cache.set(self.key("short"), value: [1], ttl: .milliseconds(100))
+        let fresh = try await self.cache.get(self.key("short"))
+        XCTAssertEqual(fresh, [1])
+        try await Task.sleep(for: .milliseconds(250))
+        let expired = try await self.cache.get(self.key("short"))
+        XCTAssertNil(expired)
+    }
+
+    public func setIfAbsentOnlyWritesMissingKeys() async throws {
+        let first = try await self.cache.setIfAbsent(self.key("nx"), value: [1], ttl: .seconds(60))
+        let second = try await self.cache.setIfAbsent(self.key("nx"), value: [2], ttl: .seconds(60))
+        XCTAssertTrue(first)
+        XCTAssertFalse(second)
+        let kept = try await self.cache.get(self.key("nx"))
+        XCTAssertEqual(kept, [1])
+        try await self.cache.delete(self.key("nx"))
+    }
+
+    public func healthCheckPasses() async throws {
+        try await self.cache.checkHealth()
+    }
+}

@@ -1,0 +1,20 @@
+import RedisClient
+import ServiceRuntime
+
+/// Runs `body` with a running client on the stack's Redis (`REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`).
+public func withRedisClient<T: Sendable>(_ body: (RedisClient) async throws -> T) async throws -> T {
+    let server = try RealServers.redis()
+    let client = RedisClient(
+        configuration: RedisConfiguration(host: server.host, port: server.port, password: server.password),
+        logger: testLogger("redis")
+    )
+    let running = BackgroundService(client)
+    do {
+        let result = try await body(client)
+        await running.stop()
+        return result
+    } catch {
+        await running.stop()
+        throw error
+    }
+}

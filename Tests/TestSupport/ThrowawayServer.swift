@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A server of our own, started through `scripts/stack` in a temporary folder on a free port, for tests that stop,
+/// kill or restart it: the shared stack other tests use is never disturbed. Call ``down()`` at the end.
+public final class ThrowawayServer: Sendable {
+    /// Which server.
+    public enum Kind: String, Sendable {
+        case redis
+    }
+
+    public let kind: Kind
+    /// The port it listens on (127.0.0.1).
+    public let port: Int
+    private let directory: String
+    private let script: String
+
+    private init(kind: Kind, port: Int, directory: String, script: String) {
+        self.kind = kind
+        self.port = port
+        self.directory = directory
+        self.script = script
+    }
+
+    /// Starts a server of `kind` (only that server) on a free port.
+    public static func start(_ kind: Kind) throws -> ThrowawayServer {
+        // Same rule as the shared servers: skipped outside CI when the stack is not there, a failure in CI.
+        _ = try RealServers.require("REDIS_HOST")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let directory = FileManager.default.temporaryDirectory.path + "/throwaway-\(kind.rawValue)-\(UUID().uuidString.prefix(8))"
+        let server = ThrowawayServer(kind: kind, port: try Self.freePort(), directory: directory, script: root + "/scripts/stack")
+        try server.stack(["--\(kind.rawValue)-port", String(server.port), "start", kind.rawValue])
+        return server
+    }
+
+    /// SIGKILL, like a crash.
+    public func kill() throws { try self.stack(["kill", self.kind.rawValue]) }
+    /// Starts it again after ``kill()``.
+    public func startAgain() throws { try self.stack(["start", self.kind.rawValue]) }
+
+    /// Stops it for good and removes its folder.
+    public func down() {
+        try? self.stack(["kill", self.kind.rawValue])
+        try? self.stack(["down"])
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+
+    /// Runs `scripts/stack --dir DIR ARGUMENTS...` with its output on /dev/null, so the server it starts keeps no pipe
+    /// of ours open (with a pipe, waiting for the script would wait for the server too).
+    private func stack(_ arguments: [String]) throws {
+        let argv = [self.script, "--dir", self.directory] + arguments
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for pointer in cArguments { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
+        guard spawned == 0 else { throw TestFailure("cannot run \(argv[0]): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else {
+            throw TestFailure("scripts/stack \(arguments.joined(separator: " ")) failed with status \(status)")
+        }
+    }
+
+    /// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+    private static func freePort() throws -> Int {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw TestFailure("socket() failed") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0 else { throw TestFailure("bind() failed") }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { throw TestFailure("getsockname() failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
