@@ -41,6 +41,17 @@ let package = Package(
             dependencies: ["OrderSystemCLI"],
             swiftSettings: swiftSettings
         ),
+        // Benchmarks only (benchmarks/redis, benchmarks/mysql): our clients' rates against the real servers.
+        .executableTarget(
+            name: "ordersystem-bench",
+            dependencies: [
+                "MySQLClient", "RedisClient", "ServiceRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ordersystem-bench",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "OrderSystemCLI",
             dependencies: [

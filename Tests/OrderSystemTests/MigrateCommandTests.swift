@@ -1,5 +1,6 @@
 import AnalyticsService
 import ArgumentParser
+import MySQLClient
 import Foundation
 import Logging
 import OrderService
@@ -33,6 +34,26 @@ final class MigrateCommandTests: XCTestCase {
         let totals = try await analytics.totals()
         XCTAssertEqual(totals, .empty)
         await analytics.close()
+    }
+
+    /// `ordersystem migrate all --store mysql` creates both services' schemas on the stack's MariaDB, each with its
+    /// own user and database, and a second run finds nothing to do.
+    func testMigrateAllWorksAgainstMySQL() async throws {
+        try await MySQLTestDatabase.order.withClient { _ in }
+        try await MySQLTestDatabase.analytics.withClient { _ in }
+        var configuration = try XCTUnwrap(
+            try OrderSystemCommand.parseAsRoot(["migrate", "all"] + MySQLTestDatabase.systemArguments()) as? MigrateCommand
+        ).resolve(environment: [:])
+        configuration.logLevel = .critical
+        try await MigrateCommand.migrate(.all, configuration: configuration)
+        try await MigrateCommand.migrate(.all, configuration: configuration)
+        for database in [MySQLTestDatabase.order, .analytics] {
+            try await database.withClient(empty: false) { client in
+                let versions = try await client.query("SELECT version FROM schema_migrations ORDER BY version").rows
+                    .map { try $0.decode(Int64.self, column: "version") }
+                XCTAssertEqual(versions, [1, 2, 3])
+            }
+        }
     }
 
     func testMigrateDefaultsToAllAndToSQLite() throws {
