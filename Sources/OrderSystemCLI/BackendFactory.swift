@@ -75,19 +75,20 @@ enum BackendFactory {
         closers: inout [@Sendable () async -> Void],
         logger: Logger
     ) async throws -> any OrderStore {
-        switch settings.store {
-        case .sqlite:
-            let store = try await SQLiteOrderStore.open(
-                path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger
-            )
-            closers.append { await store.close() }
-            return store
-        case .mysql:
-            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
-            let store = MySQLOrderStore(client: client)
-            try await store.migrate(logger: logger)
-            return store
-        }
+        try await Self.openStore(
+            settings, database: database, closers: &closers, logger: logger,
+            sqlite: {
+                let store = try await SQLiteOrderStore.open(
+                    path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger
+                )
+                return (store, { await store.close() })
+            },
+            mysql: { client in
+                let store = MySQLOrderStore(client: client)
+                try await store.migrate(logger: logger)
+                return store
+            }
+        )
     }
 
     /// Opens and migrates the analytics store; `closers` gets what must run after every service has stopped.
@@ -97,18 +98,38 @@ enum BackendFactory {
         closers: inout [@Sendable () async -> Void],
         logger: Logger
     ) async throws -> any AnalyticsStore {
+        try await Self.openStore(
+            settings, database: database, closers: &closers, logger: logger,
+            sqlite: {
+                let store = try await SQLiteAnalyticsStore.open(
+                    path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
+                )
+                return (store, { await store.close() })
+            },
+            mysql: { client in
+                let store = MySQLAnalyticsStore(client: client)
+                try await store.migrate(logger: logger)
+                return store
+            }
+        )
+    }
+
+    /// The SQLite store (closed at the end), or the MySQL one on a client started for it (stopped at the end).
+    private static func openStore<Store: Sendable>(
+        _ settings: BackendSettings,
+        database: DatabaseSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger,
+        sqlite: () async throws -> (store: Store, close: @Sendable () async -> Void),
+        mysql: (MySQLClient) async throws -> Store
+    ) async throws -> Store {
         switch settings.store {
         case .sqlite:
-            let store = try await SQLiteAnalyticsStore.open(
-                path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
-            )
-            closers.append { await store.close() }
+            let (store, close) = try await sqlite()
+            closers.append(close)
             return store
         case .mysql:
-            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
-            let store = MySQLAnalyticsStore(client: client)
-            try await store.migrate(logger: logger)
-            return store
+            return try await mysql(Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger))
         }
     }
 
@@ -180,3 +201,4 @@ enum BackendFactory {
         return CircuitBreakingCache(wrapping: RedisKeyValueCache(client: redis), configuration: configuration, logger: logger)
     }
 }
+
