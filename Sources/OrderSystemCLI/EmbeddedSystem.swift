@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NotificationWorker
 import OrderService
+import RedisClient
 import ServiceLifecycle
 import ServiceRuntime
 import UnixSignals
@@ -43,24 +44,38 @@ public enum EmbeddedSystem {
             }
         ]
         let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: systemLogger)
-        let orderStore: any OrderStore
-        let analyticsStore: any AnalyticsStore
-        let record: any NotificationRecord
         do {
-            orderStore = try await BackendFactory.openOrderStore(
-                configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: orderLogger
-            )
-            analyticsStore = try await BackendFactory.openAnalyticsStore(
-                configuration.backends, database: configuration.analyticsDatabase, closers: &closers,
-                logger: analyticsLogger
-            )
-            record = try await BackendFactory.openNotificationRecord(
-                configuration.backends, redis: redis, closers: &closers, logger: notificationLogger
+            return try await Self.makeServices(
+                configuration: configuration, broker: broker, redis: redis, closers: &closers,
+                loggers: (systemLogger, orderLogger, analyticsLogger, notificationLogger),
+                onServerRunning: onServerRunning
             )
         } catch {
+            // Nothing runs yet: release what was opened.
             for close in closers.reversed() { await close() }
             throw error
         }
+    }
+
+    /// Opens the stores and builds the three services on the already-open broker and cache client.
+    private static func makeServices(
+        configuration: SystemConfiguration,
+        broker: EmbeddedBroker,
+        redis: RedisClient?,
+        closers: inout [@Sendable () async -> Void],
+        loggers: (system: Logger, order: Logger, analytics: Logger, notification: Logger),
+        onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void
+    ) async throws -> [any Service] {
+        let (systemLogger, orderLogger, analyticsLogger, notificationLogger) = loggers
+        let orderStore = try await BackendFactory.openOrderStore(
+            configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: orderLogger
+        )
+        let analyticsStore = try await BackendFactory.openAnalyticsStore(
+            configuration.backends, database: configuration.analyticsDatabase, closers: &closers, logger: analyticsLogger
+        )
+        let record = try await BackendFactory.openNotificationRecord(
+            configuration.backends, redis: redis, closers: &closers, logger: notificationLogger
+        )
         let closeAll = closers
 
         func report(_ name: ServiceName) -> @Sendable (any Channel) async -> Void {
