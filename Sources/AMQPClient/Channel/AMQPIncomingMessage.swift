@@ -1,0 +1,20 @@
+import NIOCore
+
+/// A message as it arrived (deliver, get-ok or return), before it is tied to an ``AMQPChannel``.
+struct AMQPIncomingMessage: Sendable, Equatable {
+    var consumerTag: String?
+    var deliveryTag: UInt64
+    var redelivered: Bool
+    var exchange: String
+    var routingKey: String
+    var properties: AMQPBasicProperties
+    var body: ByteBuffer
+    var messageCount: UInt32?
+}
+
+/// What a synchronous request got back.
+enum AMQPRPCResponse: Sendable {
+    case method(AMQPMethod)
+    case message(AMQPIncomingMessage)
+    case empty
+}

@@ -1,0 +1,429 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A recovering AMQP client: a swift-service-lifecycle `Service` that owns one connection and, when it drops,
+/// reconnects with backoff, re-declares the recorded topology, reopens its publishing channel and resumes consumers.
+///
+/// ```swift
+/// let client = AMQPClient(configuration: try .init(url: "amqp://guest:guest@127.0.0.1:5672/"), logger: logger)
+/// // Run it in a ServiceGroup (or `Task { try await client.run() }`).
+/// try await client.declareExchange(name: "events", type: .topic, durable: true)      // recorded, re-declared
+/// try await client.declareQueue(name: "q", durable: true)
+/// try await client.bindQueue(queue: "q", exchange: "events", routingKey: "thing.*")
+/// try await client.publish(ByteBuffer(string: "hi"), exchange: "events", routingKey: "thing.created")
+/// for try await delivery in client.consume(queue: "q", prefetchCount: 100) {     // survives reconnects
+///     try await delivery.ack()
+/// }
+/// ```
+///
+/// Publishes go through a confirm-mode channel: ``publish(_:exchange:routingKey:mandatory:properties:)`` returns when
+/// the broker confirmed, and throws when the connection is down or drops before the confirm, so the caller retries
+/// (a retried message may then arrive twice: consumers should be idempotent). Deliveries received before a drop
+/// cannot be acked afterwards (their ack throws); the broker redelivers them, flagged `redelivered`.
+///
+/// Thread-safety: `Sendable`; every method may be called from any task.
+public final class AMQPClient: Service, Sendable {
+    /// How long to wait between reconnection attempts.
+    public struct Backoff: Sendable {
+        /// The first delay.
+        public var initial: Duration
+        /// The largest delay; delays double up to it, with ±20 % jitter.
+        public var maximum: Duration
+        /// Creates a backoff policy.
+        public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
+            self.initial = initial
+            self.maximum = maximum
+        }
+    }
+
+    private enum TopologyItem: Sendable {
+        case exchange(name: String, type: AMQPExchangeType, durable: Bool, autoDelete: Bool, arguments: AMQPFieldTable)
+        case queue(name: String, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: AMQPFieldTable)
+        case binding(queue: String, exchange: String, routingKey: String, arguments: AMQPFieldTable)
+
+        func apply(on channel: AMQPChannel) async throws {
+            switch self {
+            case .exchange(let name, let type, let durable, let autoDelete, let arguments):
+                try await channel.exchangeDeclare(
+                    name: name, type: type, durable: durable, autoDelete: autoDelete, arguments: arguments)
+            case .queue(let name, let durable, let exclusive, let autoDelete, let arguments):
+                try await channel.queueDeclare(
+                    name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments)
+            case .binding(let queue, let exchange, let routingKey, let arguments):
+                try await channel.queueBind(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
+            }
+        }
+
+        var key: String {
+            switch self {
+            case .exchange(let name, _, _, _, _): "e:\(name)"
+            case .queue(let name, _, _, _, _): "q:\(name)"
+            case .binding(let queue, let exchange, let routingKey, let arguments): "b:\(queue)|\(exchange)|\(routingKey)|\(arguments.hashValue)"
+            }
+        }
+    }
+
+    private struct ConsumerSpec: Sendable {
+        var queue: String
+        var prefetchCount: UInt16
+        var noAck: Bool
+        var exclusive: Bool
+        var arguments: AMQPFieldTable
+        var continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+    }
+
+    private enum Event: Sendable {
+        case consumerAdded(Int)
+        case connectionClosed(ObjectIdentifier)
+        case shutdown
+    }
+
+    private struct State {
+        var connection: AMQPConnection?
+        var publishChannel: AMQPChannel?
+        var topology: [TopologyItem] = []
+        var consumers: [Int: ConsumerSpec] = [:]
+        var nextConsumerID = 0
+        var shuttingDown = false
+        var running = false
+    }
+
+    private let configuration: AMQPConnectionConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let backoff: Backoff
+    private let state = Mutex(State())
+    private let events: AsyncStream<Event>
+    private let eventContinuation: AsyncStream<Event>.Continuation
+
+    /// Creates a client; nothing connects until ``run()``.
+    public init(
+        configuration: AMQPConnectionConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        backoff: Backoff = .init(),
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.backoff = backoff
+        self.logger = logger
+        (self.events, self.eventContinuation) = AsyncStream.makeStream()
+    }
+
+    /// Whether a connection is up and restored.
+    public var isConnected: Bool { self.state.withLock { $0.publishChannel != nil } }
+
+    /// Waits until the client is connected, or throws ``AMQPError/Code/timeout``.
+    public func waitUntilConnected(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !self.isConnected {
+            guard ContinuousClock.now < deadline else {
+                throw AMQPError(code: .timeout, message: "not connected to \(self.configuration) after \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    // MARK: Service
+
+    /// Connects and keeps reconnecting until the task is cancelled or graceful shutdown is triggered; then closes
+    /// the connection and ends every consumer sequence.
+    public func run() async throws {
+        let alreadyRunning = self.state.withLock { state in
+            defer { state.running = true }
+            return state.running
+        }
+        guard !alreadyRunning else { throw AMQPError.invalidArgument("AMQPClient.run() called twice") }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await self.connectionLoop()
+            } onCancel: {
+                self.shutdown()
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+        let (connection, consumers) = self.state.withLock { state in
+            let result = (state.connection, Array(state.consumers.values))
+            state.connection = nil
+            state.publishChannel = nil
+            state.consumers.removeAll()
+            return result
+        }
+        try? await connection?.close()
+        for consumer in consumers { consumer.continuation.finish() }
+    }
+
+    private func shutdown() {
+        let connection = self.state.withLock { state in
+            state.shuttingDown = true
+            return state.connection
+        }
+        self.eventContinuation.yield(.shutdown)
+        if let connection { Task { try? await connection.close() } }
+    }
+
+    private var isShuttingDown: Bool { self.state.withLock { $0.shuttingDown } }
+
+    private func connectionLoop() async {
+        var attempt = 0
+        var events = self.events.makeAsyncIterator()
+        while !self.isShuttingDown {
+            do {
+                let connection = try await AMQPConnection.connect(
+                    configuration: self.configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
+                do {
+                    try await self.restore(on: connection)
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                if attempt > 0 { self.logger.info("AMQP connection recovered", metadata: ["attempts": "\(attempt)"]) }
+                attempt = 0
+                await self.serve(connection, events: &events)
+            } catch {
+                attempt += 1
+                if attempt == 1 || attempt % 10 == 0 {
+                    self.logger.warning(
+                        "AMQP connection failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                }
+            }
+            guard !self.isShuttingDown else { break }
+            let delay = self.delay(attempt: max(attempt, 1))
+            // Sleep, but wake for shutdown.
+            let sleeper = Task { try await Task.sleep(for: delay) }
+            let stopWaiting = Task {
+                while !self.isShuttingDown && !sleeper.isCancelled { try await Task.sleep(for: .milliseconds(50)) }
+                sleeper.cancel()
+            }
+            _ = try? await sleeper.value
+            stopWaiting.cancel()
+        }
+    }
+
+    private func delay(attempt: Int) -> Duration {
+        var delay = self.backoff.initial
+        for _ in 1..<min(attempt, 30) where delay < self.backoff.maximum { delay *= 2 }
+        delay = min(delay, self.backoff.maximum)
+        return delay * Double.random(in: 0.8...1.2)
+    }
+
+    /// Re-declares the topology and opens the publishing channel; then the client counts as connected.
+    private func restore(on connection: AMQPConnection) async throws {
+        let topology = self.state.withLock { $0.topology }
+        if !topology.isEmpty {
+            let channel = try await connection.openChannel()
+            for item in topology { try await item.apply(on: channel) }
+            try await channel.close()
+        }
+        let publishChannel = try await connection.openChannel()
+        try await publishChannel.confirmSelect()
+        let shuttingDown = self.state.withLock { state in
+            guard !state.shuttingDown else { return true }
+            state.connection = connection
+            state.publishChannel = publishChannel
+            return false
+        }
+        if shuttingDown { throw AMQPError.connectionClosed("the client is shutting down") }
+    }
+
+    /// Runs the consumers on `connection` until it closes.
+    private func serve(_ connection: AMQPConnection, events: inout AsyncStream<Event>.AsyncIterator) async {
+        let identifier = ObjectIdentifier(connection)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = await connection.closed()
+                self.eventContinuation.yield(.connectionClosed(identifier))
+            }
+            // A consumer added before this connection also has a queued event: start each one once.
+            var started = Set<Int>()
+            for id in self.state.withLock({ Array($0.consumers.keys) }) {
+                started.insert(id)
+                group.addTask { await self.runConsumer(id, on: connection) }
+            }
+            loop: while let event = await events.next() {
+                switch event {
+                case .consumerAdded(let id):
+                    guard started.insert(id).inserted else { continue }
+                    group.addTask { await self.runConsumer(id, on: connection) }
+                case .connectionClosed(let closed) where closed == identifier:
+                    break loop
+                case .connectionClosed:
+                    continue
+                case .shutdown:
+                    try? await connection.close()
+                    break loop
+                }
+            }
+            group.cancelAll()
+        }
+        self.state.withLock { state in
+            if state.connection === connection {
+                state.connection = nil
+                state.publishChannel = nil
+            }
+        }
+        if !self.isShuttingDown {
+            self.logger.warning("AMQP connection lost, reconnecting", metadata: ["error": "\(connection.closeError ?? .connectionClosed())"])
+        }
+    }
+
+    private func runConsumer(_ id: Int, on connection: AMQPConnection) async {
+        guard let spec = self.state.withLock({ $0.consumers[id] }) else { return }
+        do {
+            let channel = try await connection.openChannel()
+            if spec.prefetchCount > 0 { try await channel.basicQos(prefetchCount: spec.prefetchCount) }
+            let consumer = try await channel.consume(
+                queue: spec.queue, noAck: spec.noAck, exclusive: spec.exclusive, arguments: spec.arguments)
+            try await withTaskCancellationHandler {
+                for try await delivery in consumer {
+                    if case .terminated = spec.continuation.yield(delivery) {
+                        try? await delivery.reject(requeue: true)
+                        try? await channel.close()
+                        return
+                    }
+                }
+            } onCancel: {
+                Task { try? await channel.close() }
+            }
+        } catch {
+            // A lost connection is recovered by the loop; a channel error (e.g. the queue was deleted) ends the
+            // consumer's sequence with the reason.
+            if connection.isOpen && !Task.isCancelled {
+                let spec = self.state.withLock { $0.consumers.removeValue(forKey: id) }
+                spec?.continuation.finish(throwing: error)
+            }
+        }
+    }
+
+    // MARK: topology (recorded)
+
+    private func record(_ item: TopologyItem) async throws {
+        self.state.withLock { state in
+            state.topology.removeAll { $0.key == item.key }
+            state.topology.append(item)
+        }
+        guard let connection = self.state.withLock({ $0.connection }) else { return }
+        do {
+            let channel = try await connection.openChannel()
+            try await item.apply(on: channel)
+            try await channel.close()
+        } catch let error as AMQPError where error.code == .brokerClosedChannel {
+            self.state.withLock { state in state.topology.removeAll { $0.key == item.key } }
+            throw error
+        }
+    }
+
+    /// Declares an exchange now (when connected) and after every reconnection.
+    public func declareExchange(
+        name: String, type: AMQPExchangeType, durable: Bool = true, autoDelete: Bool = false,
+        arguments: AMQPFieldTable = [:]
+    ) async throws {
+        try await self.record(.exchange(name: name, type: type, durable: durable, autoDelete: autoDelete, arguments: arguments))
+    }
+
+    /// Declares a named queue now (when connected) and after every reconnection.
+    public func declareQueue(
+        name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+        arguments: AMQPFieldTable = [:]
+    ) async throws {
+        try await self.record(
+            .queue(name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments))
+    }
+
+    /// Binds a queue now (when connected) and after every reconnection.
+    public func bindQueue(
+        queue: String, exchange: String, routingKey: String = "", arguments: AMQPFieldTable = [:]
+    ) async throws {
+        try await self.record(.binding(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+    }
+
+    /// Deletes a queue and forgets its declaration.
+    public func deleteQueue(name: String) async throws {
+        self.state.withLock { state in
+            state.topology.removeAll {
+                if case .binding(let queue, _, _, _) = $0, queue == name { return true }
+                return $0.key == "q:\(name)"
+            }
+        }
+        _ = try await self.withChannel { try await $0.queueDelete(name: name) }
+    }
+
+    /// Deletes an exchange and forgets its declaration.
+    public func deleteExchange(name: String) async throws {
+        self.state.withLock { state in
+            state.topology.removeAll {
+                if case .binding(_, let exchange, _, _) = $0, exchange == name { return true }
+                return $0.key == "e:\(name)"
+            }
+        }
+        try await self.withChannel { try await $0.exchangeDelete(name: name) }
+    }
+
+    /// Runs `body` on a fresh channel of the current connection (closed afterwards); nothing is recorded. Throws
+    /// ``AMQPError/Code/connectionClosed`` while disconnected.
+    public func withChannel<T: Sendable>(_ body: (AMQPChannel) async throws -> T) async throws -> T {
+        guard let connection = self.state.withLock({ $0.connection }) else {
+            throw AMQPError.connectionClosed("not connected to the broker (reconnecting)")
+        }
+        let channel = try await connection.openChannel()
+        do {
+            let result = try await body(channel)
+            try? await channel.close()
+            return result
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    // MARK: publishing
+
+    /// Publishes and returns once the broker confirmed. Throws ``AMQPError`` when not connected, when the broker
+    /// nacked, or when the connection dropped first: retry then.
+    public func publish(
+        _ body: ByteBuffer, exchange: String, routingKey: String, mandatory: Bool = false,
+        properties: AMQPBasicProperties = .init()
+    ) async throws {
+        guard let channel = self.state.withLock({ $0.publishChannel }) else {
+            throw AMQPError.connectionClosed("not connected to the broker (reconnecting): retry the publish")
+        }
+        try await channel.publish(
+            body, exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties)
+    }
+
+    /// Publishes many messages with all confirms in flight; each result says whether that one was confirmed.
+    public func publishBatch(_ messages: [AMQPOutboundMessage]) async -> [Result<Void, AMQPError>] {
+        guard let channel = self.state.withLock({ $0.publishChannel }) else {
+            let error = AMQPError.connectionClosed("not connected to the broker (reconnecting): retry the publish")
+            return messages.map { _ in .failure(error) }
+        }
+        return await channel.publishBatch(messages)
+    }
+
+    // MARK: consuming
+
+    /// Consumes `queue` on its own channel with `prefetchCount`, resuming after every reconnection. The sequence
+    /// ends when the client stops, and throws when the broker refuses the consumer (e.g. the queue is gone).
+    public func consume(
+        queue: String, prefetchCount: UInt16 = 100, noAck: Bool = false, exclusive: Bool = false,
+        arguments: AMQPFieldTable = [:]
+    ) -> AsyncThrowingStream<AMQPDelivery, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<AMQPDelivery, any Error>.makeStream()
+        let id = self.state.withLock { state in
+            defer { state.nextConsumerID += 1 }
+            state.consumers[state.nextConsumerID] = ConsumerSpec(
+                queue: queue, prefetchCount: prefetchCount, noAck: noAck, exclusive: exclusive, arguments: arguments,
+                continuation: continuation)
+            return state.nextConsumerID
+        }
+        continuation.onTermination = { _ in
+            _ = self.state.withLock { $0.consumers.removeValue(forKey: id) }
+        }
+        self.eventContinuation.yield(.consumerAdded(id))
+        return stream
+    }
+}
