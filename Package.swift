@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "ServiceRuntime",
             dependencies: [
-                "MySQLClient", "RedisClient",
+                "MySQLClient", "RedisClient", "AMQPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "ServiceRuntimeTests",
             dependencies: [
-                "ServiceRuntime", "TestSupport", "RedisClient",
+                "ServiceRuntime", "TestSupport", "RedisClient", "AMQPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
