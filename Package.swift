@@ -128,7 +128,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ServiceRuntime", "MySQLClient", "RedisClient",
+                "ServiceRuntime", "MySQLClient", "RedisClient", "AMQPClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",

@@ -1,6 +1,7 @@
 import AnalyticsService
 import ArgumentParser
 import Logging
+import AMQPClient
 import MySQLClient
 import RedisClient
 import NotificationWorker
@@ -28,12 +29,6 @@ enum BackendFactory {
                     + "run `ordersystem all` for the embedded system, or use --broker rabbitmq (BROKER=rabbitmq)"
             )
         }
-        if settings.broker == .rabbitmq {
-            throw UnsupportedBackendError(
-                description: "--broker rabbitmq (BROKER=rabbitmq) is not available in this build yet: the AMQP client "
-                    + "is still being written; run `ordersystem all` with the embedded broker"
-            )
-        }
     }
 
     /// Creates the data directory (and parents) if missing.
@@ -53,6 +48,45 @@ enum BackendFactory {
 
     /// The embedded broker and the database it persists its queues in; close with `broker.shutdown()`, then
     /// `database.close()`.
+    /// The broker: the embedded one (persisted in `broker.sqlite`), or RabbitMQ through a recovering `AMQPClient`
+    /// started here (it connects in the background and reconnects by itself) and stopped last.
+    static func openBroker(
+        _ settings: BackendSettings,
+        closers: inout [@Sendable () async -> Void],
+        logger: Logger
+    ) async throws -> any MessageBroker {
+        switch settings.broker {
+        case .embedded:
+            let (broker, database) = try await Self.openEmbeddedBroker(settings, logger: logger)
+            closers.append {
+                await broker.shutdown()
+                await database.close()
+            }
+            return broker
+        case .rabbitmq:
+            let configuration: AMQPConnectionConfiguration
+            do {
+                configuration = try AMQPConnectionConfiguration(url: settings.rabbitmqURL)
+            } catch {
+                throw UnsupportedBackendError(description: "RABBITMQ_URL is not a valid amqp:// URL: \(error)")
+            }
+            let client = AMQPClient(configuration: configuration, logger: logger)
+            let running = BackgroundService(client)
+            closers.append { await running.stop() }
+            logger.info("connecting to RabbitMQ", metadata: ["broker": "\(configuration)"])
+            // The topology is declared at start, so wait for the first connection (the client retries meanwhile).
+            do {
+                try await client.waitUntilConnected(timeout: settings.brokerConnectTimeout)
+            } catch {
+                throw UnsupportedBackendError(
+                    description: "RabbitMQ at \(configuration.host):\(configuration.port) did not answer within "
+                        + "\(DurationParser.format(settings.brokerConnectTimeout)) (RABBITMQ_URL; BROKER_CONNECT_TIMEOUT): \(error)"
+                )
+            }
+            return RabbitMQBroker(client: client, logger: logger)
+        }
+    }
+
     static func openEmbeddedBroker(
         _ settings: BackendSettings,
         logger: Logger

@@ -35,14 +35,9 @@ public enum EmbeddedSystem {
         let analyticsLogger = ServiceLogging.logger(service: ServiceName.analytics.rawValue, level: level)
         let notificationLogger = ServiceLogging.logger(service: ServiceName.notification.rawValue, level: level)
 
-        let (broker, brokerDatabase) = try await BackendFactory.openEmbeddedBroker(configuration.backends, logger: systemLogger)
         // Closed in reverse order of opening, after every service has stopped.
-        var closers: [@Sendable () async -> Void] = [
-            {
-                await broker.shutdown()
-                await brokerDatabase.close()
-            }
-        ]
+        var closers: [@Sendable () async -> Void] = []
+        let broker = try await BackendFactory.openBroker(configuration.backends, closers: &closers, logger: systemLogger)
         let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: systemLogger)
         do {
             return try await Self.makeServices(
@@ -60,7 +55,7 @@ public enum EmbeddedSystem {
     /// Opens the stores and builds the three services on the already-open broker and cache client.
     private static func makeServices(
         configuration: SystemConfiguration,
-        broker: EmbeddedBroker,
+        broker: any MessageBroker,
         redis: RedisClient?,
         closers: inout [@Sendable () async -> Void],
         loggers: (system: Logger, order: Logger, analytics: Logger, notification: Logger),

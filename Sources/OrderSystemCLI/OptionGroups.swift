@@ -44,6 +44,9 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "RabbitMQ URL; a bare trailing slash means vhost '/'. (env: RABBITMQ_URL; default: amqp://guest:guest@localhost:5672/)")
     public var rabbitmqURL: String?
 
+    @Option(help: "How long start-up waits for RabbitMQ's first connection. (env: BROKER_CONNECT_TIMEOUT; default: 30s)")
+    public var brokerConnectTimeout: String?
+
     @Option(help: "Delays of the three retry levels of the consumer queues. (env: RETRY_DELAYS; default: 1s,10s,60s)")
     public var retryDelays: String?
 

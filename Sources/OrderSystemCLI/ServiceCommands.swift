@@ -1,8 +1,11 @@
 import AnalyticsService
 import ArgumentParser
+import Logging
 import NotificationWorker
 import OrderService
+import ServiceLifecycle
 import ServiceRuntime
+import UnixSignals
 
 /// `ordersystem order-service`: the order service alone, on the real servers by default (as the original).
 public struct OrderServiceCommand: AsyncParsableCommand {
@@ -33,7 +36,7 @@ public struct OrderServiceCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        try await SingleService.run(try self.resolve(environment: processEnvironment))
+        try await SingleService.run(.order, try self.resolve(environment: processEnvironment))
     }
 }
 
@@ -66,7 +69,7 @@ public struct AnalyticsServiceCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        try await SingleService.run(try self.resolve(environment: processEnvironment))
+        try await SingleService.run(.analytics, try self.resolve(environment: processEnvironment))
     }
 }
 
@@ -100,18 +103,81 @@ public struct NotificationWorkerCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        try await SingleService.run(try self.resolve(environment: processEnvironment))
+        try await SingleService.run(.notification, try self.resolve(environment: processEnvironment))
     }
 }
 
-/// What the three single-service commands do once their configuration is resolved.
+/// What the three single-service commands do once their configuration is resolved: open this service's backends
+/// (by default MySQL, Redis and RabbitMQ, as the original), build it with the same build function `all` uses, and
+/// run it until SIGTERM or SIGINT.
 enum SingleService {
-    /// Sets up logging and checks the backends; the services run here once the RabbitMQ adapter lands (the
-    /// embedded broker only connects services inside one process).
-    static func run(_ configuration: SystemConfiguration) async throws {
-        ServiceLogging.bootstrap(level: configuration.logLevel)
+    static func run(_ name: ServiceName, _ configuration: SystemConfiguration) async throws {
+        // Refuse an impossible choice before touching the process (logging can be set up only once).
         try await AllCommand.reportingStartFailures {
             try BackendFactory.validate(configuration.backends, singleService: true)
+        }
+        ServiceLogging.bootstrap(level: configuration.logLevel)
+        try await AllCommand.reportingStartFailures {
+            if configuration.backends.store == .sqlite || name == .notification {
+                try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
+            }
+            let logger = ServiceLogging.logger(service: name.rawValue, level: configuration.logLevel)
+            var closers: [@Sendable () async -> Void] = []
+            let application: any Service
+            do {
+                let broker = try await BackendFactory.openBroker(configuration.backends, closers: &closers, logger: logger)
+                let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: logger)
+                let cache = BackendFactory.makeCache(configuration.backends, redis: redis, logger: logger)
+                switch name {
+                case .order:
+                    let store = try await BackendFactory.openOrderStore(
+                        configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: logger
+                    )
+                    application = try await buildOrderService(
+                        configuration: configuration.order,
+                        backends: OrderServiceBackends(store: store, cache: cache, broker: broker),
+                        logger: logger
+                    )
+                case .analytics:
+                    let store = try await BackendFactory.openAnalyticsStore(
+                        configuration.backends, database: configuration.analyticsDatabase, closers: &closers,
+                        logger: logger
+                    )
+                    application = try await buildAnalyticsService(
+                        configuration: configuration.analytics,
+                        backends: AnalyticsServiceBackends(store: store, cache: cache, broker: broker),
+                        logger: logger
+                    )
+                case .notification:
+                    let record = try await BackendFactory.openNotificationRecord(
+                        configuration.backends, redis: redis, closers: &closers, logger: logger
+                    )
+                    application = try await buildNotificationWorker(
+                        configuration: configuration.notification,
+                        backends: NotificationWorkerBackends(
+                            record: record,
+                            sender: SimulatedNotificationSender(
+                                latency: configuration.notificationLatency,
+                                failureRate: configuration.notificationFailureRate, logger: logger
+                            ),
+                            broker: broker
+                        ),
+                        logger: logger
+                    )
+                }
+            } catch {
+                for close in closers.reversed() { await close() }
+                throw error
+            }
+            let closeAll = closers
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [ShutdownAction { for close in closeAll.reversed() { await close() } }, application],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
         }
     }
 }

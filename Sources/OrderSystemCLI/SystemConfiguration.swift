@@ -93,6 +93,7 @@ public struct BackendSettings: Sendable {
     public var redisPort: Int
     public var redisPassword: String?
     public var rabbitmqURL: String
+    public var brokerConnectTimeout: Duration
     public var cacheTimeout: Duration
     public var databasePoolSize: Int
     public var databaseQueryTimeout: Duration
@@ -127,6 +128,10 @@ public struct BackendSettings: Sendable {
             redisPassword: resolver.optionalString(nil, env: ["REDIS_PASSWORD"]),
             rabbitmqURL: resolver.string(
                 options.rabbitmqURL, env: ["RABBITMQ_URL"], default: "amqp://guest:guest@localhost:5672/"
+            ),
+            brokerConnectTimeout: try resolver.duration(
+                options.brokerConnectTimeout, option: "broker-connect-timeout", env: ["BROKER_CONNECT_TIMEOUT"],
+                default: .seconds(30)
             ),
             cacheTimeout: try resolver.duration(
                 options.cacheTimeout, option: "cache-timeout", env: ["CACHE_TIMEOUT"], default: .milliseconds(100)

@@ -116,15 +116,17 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(try self.all(environment: ["LOG_LEVEL": "warn"]).logLevel, .warning)
     }
 
-    func testBackendsThatCannotRunAreRefusedWithAClearMessage() async throws {
-        let dataDirectory = FileManagerPath.temporary()
-        for arguments in [["--broker", "rabbitmq"]] {
-            let configuration = try self.all(arguments + ["--data-dir", dataDirectory])
+    func testSingleServiceRefusesTheEmbeddedBrokerWithAClearMessage() async throws {
+        for command in ["order-service", "analytics-service", "notification-worker"] {
+            var parsed = try XCTUnwrap(
+                try OrderSystemCommand.parseAsRoot([command, "--broker", "embedded", "--store", "sqlite", "--cache", "memory"])
+                    as? any AsyncParsableCommand
+            )
             do {
-                _ = try await EmbeddedSystem.makeServices(configuration: configuration)
-                XCTFail("\(arguments) should be refused")
+                try await parsed.run()
+                XCTFail("\(command) --broker embedded should be refused")
             } catch {
-                XCTAssertTrue("\(error)".contains(arguments[0]), "\(error)")
+                XCTAssertTrue("\(error)".contains("ordersystem all"), "\(error)")
             }
         }
     }

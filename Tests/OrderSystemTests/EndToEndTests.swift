@@ -116,6 +116,30 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    /// The same flow through the stack's RabbitMQ (`ordersystem all --broker rabbitmq`): DESIGN's topology, confirmed
+    /// publishes from the outbox, both consumers on their queues.
+    func testOrdersFlowThroughRabbitMQ() async throws {
+        try await RabbitMQTestTopology.deleteOrderTopology()
+        self.extraArguments = ["--broker", "rabbitmq", "--rabbitmq-url", try RabbitMQTestTopology.url()]
+        try await self.runOrderFlow(count: 60)
+        // The test's short retry delays must not stay declared on the shared broker.
+        try await RabbitMQTestTopology.deleteOrderTopology()
+    }
+
+    /// Everything on the real servers at once: MariaDB stores, Redis caches and record, RabbitMQ.
+    func testOrdersFlowOnAllRealServers() async throws {
+        try await RabbitMQTestTopology.deleteOrderTopology()
+        try await MySQLTestDatabase.order.withClient { _ in }
+        try await MySQLTestDatabase.analytics.withClient { _ in }
+        let redis = try RealServers.redis()
+        self.extraArguments = try MySQLTestDatabase.systemArguments() + [
+            "--cache", "redis", "--redis-host", redis.host, "--redis-port", "\(redis.port)",
+            "--broker", "rabbitmq", "--rabbitmq-url", try RabbitMQTestTopology.url(),
+        ]
+        try await self.runOrderFlow(count: 60)
+        try await RabbitMQTestTopology.deleteOrderTopology()
+    }
+
     /// The same flow with the order and summary caches and the worker's dedupe record on the stack's Redis.
     func testOrdersFlowWithRedisCache() async throws {
         let server = try RealServers.redis()
