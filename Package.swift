@@ -46,8 +46,9 @@ let package = Package(
         .executableTarget(
             name: "ordersystem-bench",
             dependencies: [
-                "MySQLClient", "RedisClient", "ServiceRuntime",
+                "MySQLClient", "RedisClient", "ServiceRuntime", "AMQPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/ordersystem-bench",
@@ -188,6 +189,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            exclude: ["pika_peer.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
