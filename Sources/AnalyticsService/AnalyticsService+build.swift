@@ -48,7 +48,9 @@ public func buildAnalyticsService(
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.analyticsQueue
     let metrics = AnalyticsServiceMetrics(registry: registry, queue: queue)
-    try await backends.broker.declare(OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays))
+    let topology = try await TopologyDeclaration.declare(
+        OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays), on: backends.broker, logger: logger
+    )
     let summaryCache = SummaryCache(cache: backends.cache, metrics: metrics, logger: logger)
     let consumer = QueueConsumerService(
         broker: backends.broker,
@@ -68,7 +70,10 @@ public func buildAnalyticsService(
             checks: [
                 HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                HealthCheck(name: "mq", importance: .required) { try await broker.checkHealth() },
+                HealthCheck(name: "mq", importance: .required) {
+                    try topology.check()
+                    try await broker.checkHealth()
+                },
             ]
         )
     )

@@ -51,7 +51,9 @@ public func buildNotificationWorker(
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.notificationsQueue
     let statistics = statistics ?? WorkerStatistics(registry: registry, queue: queue)
-    try await backends.broker.declare(OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays))
+    let topology = try await TopologyDeclaration.declare(
+        OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays), on: backends.broker, logger: logger
+    )
     let consumer = QueueConsumerService(
         broker: backends.broker,
         queue: queue,
@@ -75,7 +77,10 @@ public func buildNotificationWorker(
             checks: [
                 // Without its record the worker cannot dedupe, so it pauses: required.
                 HealthCheck(name: record.healthCheckName, importance: .required) { try await record.checkHealth() },
-                HealthCheck(name: "mq", importance: .required) { try await broker.checkHealth() },
+                HealthCheck(name: "mq", importance: .required) {
+                    try topology.check()
+                    try await broker.checkHealth()
+                },
             ],
             stats: { statistics.snapshot }
         )

@@ -53,11 +53,13 @@ public func buildOrderService(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let metrics = OrderServiceMetrics(registry: registry)
-    try await backends.broker.declare(
+    let topology = try await TopologyDeclaration.declare(
         OrderTopology.topology(
             queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue],
             retryDelays: configuration.retryDelays
-        )
+        ),
+        on: backends.broker,
+        logger: logger
     )
     let signal = WakeSignal()
     let relay = OutboxRelay(
@@ -79,7 +81,10 @@ public func buildOrderService(
                 HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
                 // The outbox keeps events while the broker is down: orders are still taken, so this only degrades.
-                HealthCheck(name: "mq", importance: .optional) { try await broker.checkHealth() },
+                HealthCheck(name: "mq", importance: .optional) {
+                    try topology.check()
+                    try await broker.checkHealth()
+                },
             ]
         )
     )

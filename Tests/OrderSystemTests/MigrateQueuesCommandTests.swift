@@ -1,3 +1,4 @@
+import HTTPTypes
 import AMQPClient
 import ArgumentParser
 import Foundation
@@ -280,6 +281,64 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
                 }
                 XCTAssertTrue(counted, "analytics did not count the migrated events")
                 try await client.shutdown()
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Before the migration a 406 does not stop the services: they start on the original's queues, say what to do in
+    /// `/health` (the order service `degraded`, the consumers `unhealthy` on `mq`), keep taking orders, and analytics
+    /// still consumes the original queue.
+    func testServicesKeepRunningOnTheOriginalQueuesAndSayWhatToDo() async throws {
+        try await Self.declareOriginalQueues(count: Self.messageCount)
+        let directory = try TemporaryDirectory(prefix: "ordersystem-conflict")
+        defer { directory.remove() }
+        var configuration = try AllCommand.parse([
+            "--data-dir", directory.path, "--order-port", "0", "--analytics-port", "0", "--notification-port", "0",
+            "--hostname", "127.0.0.1", "--broker", "rabbitmq", "--rabbitmq-url", try RabbitMQTestTopology.url(),
+        ]).resolve(environment: [:])
+        configuration.logLevel = .critical
+        let ports = Mutex<[ServiceName: Int]>([:])
+        let services = try await EmbeddedSystem.makeServices(configuration: configuration) { name, port in
+            ports.withLock { $0[name] = port }
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("system")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                let started = await eventually { ports.withLock { $0.count } == 3 }
+                XCTAssertTrue(started)
+                let orders = TestClient(host: "127.0.0.1", port: ports.withLock { $0[.order]! }, configuration: .init(timeout: .seconds(10)))
+                let analytics = TestClient(host: "127.0.0.1", port: ports.withLock { $0[.analytics]! }, configuration: .init(timeout: .seconds(10)))
+                orders.connect()
+                analytics.connect()
+                func json(_ response: TestClient.Response) throws -> JSONValue {
+                    try JSONReader.parse(Array((response.body ?? ByteBuffer()).readableBytesView))
+                }
+                let orderHealth = try await orders.get("/health")
+                XCTAssertEqual(orderHealth.status, .ok)
+                XCTAssertEqual(try json(orderHealth)["status"], .string("degraded"))
+                XCTAssertTrue(try json(orderHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
+                let analyticsHealth = try await analytics.get("/health")
+                XCTAssertEqual(analyticsHealth.status, .serviceUnavailable)
+                XCTAssertTrue(try json(analyticsHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
+
+                let created = try await orders.post(
+                    "/orders", body: ByteBuffer(string: #"{"customer_id":"c","product_id":"p","quantity":1,"total_amount":1}"#)
+                )
+                XCTAssertEqual(created.status, .created)
+                let counted = try await eventually {
+                    let summary = try json(try await analytics.get("/analytics/summary"))
+                    return summary["total_orders"] == .number("\(Self.messageCount + 1)")
+                }
+                XCTAssertTrue(counted, "the original queue's events and the new order are counted")
+                try await orders.shutdown()
+                try await analytics.shutdown()
             } catch {
                 await group.triggerGracefulShutdown()
                 try? await tasks.waitForAll()
