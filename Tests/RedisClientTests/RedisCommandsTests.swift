@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import RedisClient
+import TestSupport
 import ServiceLifecycle
 import XCTest
 

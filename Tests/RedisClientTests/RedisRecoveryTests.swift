@@ -1,12 +1,13 @@
 import Logging
 import NIOCore
 import RedisClient
+import TestSupport
 import XCTest
 
 /// Tests that need a server of their own: wrong passwords, and a server killed under the client.
 final class RedisRecoveryTests: XCTestCase {
     func testWrongPasswordGivesAClearErrorWithoutThePassword() async throws {
-        let server = try await ThrowawayRedis.start(password: "right-password")
+        let server = try ThrowawayServer.start(.redis, password: "right-password")
         defer { server.down() }
         let wrong = RedisConfiguration(port: server.port, password: "wrong-secret-pw", minimumConnections: 0)
         do {
@@ -52,7 +53,7 @@ final class RedisRecoveryTests: XCTestCase {
     }
 
     func testClientRecoversByItselfAfterTheServerIsKilledAndRestarted() async throws {
-        let server = try await ThrowawayRedis.start()
+        let server = try ThrowawayServer.start(.redis)
         defer { server.down() }
         let configuration = RedisConfiguration(
             port: server.port, minimumConnections: 2, maximumConnections: 4,

@@ -2,7 +2,7 @@ import Logging
 import ServiceRuntime
 
 /// A logger for tests: quiet unless `TEST_LOG_LEVEL` is set.
-public func testLogger(_ label: String) -> Logger {
+public func testLogger(_ label: String = "test") -> Logger {
     var logger = Logger(label: label)
     let level = ProcessInfoEnvironment.value("TEST_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .critical
     logger.logLevel = level

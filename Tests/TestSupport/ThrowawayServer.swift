@@ -26,15 +26,17 @@ public final class ThrowawayServer: Sendable {
         self.script = script
     }
 
-    /// Starts a server of `kind` (only that server) on a free port.
-    public static func start(_ kind: Kind) throws -> ThrowawayServer {
+    /// Starts a server of `kind` (only that server) on a free port, with `password` when given (Redis `requirepass`).
+    public static func start(_ kind: Kind, password: String? = nil) throws -> ThrowawayServer {
         // Same rule as the shared servers: skipped outside CI when the stack is not there, a failure in CI.
         _ = try RealServers.require("REDIS_HOST")
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
         let directory = FileManager.default.temporaryDirectory.path + "/throwaway-\(kind.rawValue)-\(UUID().uuidString.prefix(8))"
         let server = ThrowawayServer(kind: kind, port: try Self.freePort(), directory: directory, script: root + "/scripts/stack")
-        try server.stack(["--\(kind.rawValue)-port", String(server.port), "start", kind.rawValue])
+        var options = ["--\(kind.rawValue)-port", String(server.port)]
+        if let password { options += ["--\(kind.rawValue)-password", password] }
+        try server.stack(options + ["start", kind.rawValue])
         return server
     }
 
