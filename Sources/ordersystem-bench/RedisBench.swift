@@ -1,0 +1,36 @@
+// benchmarks/redis: GET through RedisClient, as redis-benchmark -t get.
+import ArgumentParser
+import Logging
+import RedisClient
+import ServiceRuntime
+
+struct RedisGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "redis-get", abstract: "GET of one key, as redis-benchmark -t get.")
+    @Option var host = "127.0.0.1"
+    @Option var port = 6379
+    @Option(help: "Commands per pipeline (1 = no pipelining).") var pipeline = 1
+    @OptionGroup var load: LoadOptions
+
+    func run() async throws {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let client = RedisClient(
+            configuration: RedisConfiguration(host: self.host, port: self.port, maximumConnections: self.load.connections),
+            logger: logger
+        )
+        let running = BackgroundService(client)
+        try await client.set("key:__rand_int__", value: "xxx")
+        let pipeline = self.pipeline
+        let commands = Array(repeating: RedisCommand.get("key:__rand_int__"), count: pipeline)
+        let rate = try await measure(workers: self.load.connections, seconds: self.load.duration) { _ in
+            if pipeline == 1 {
+                _ = try await client.get("key:__rand_int__")
+            } else {
+                _ = try await client.pipeline(commands)
+            }
+            return pipeline
+        }
+        await running.stop()
+        print("ordersystem-bench redis-get: \(Int(rate)) requests/s (connections \(self.load.connections), pipeline \(pipeline))")
+    }
+}
