@@ -69,6 +69,21 @@ public final class MySQLOrderStore: OrderStore {
                 """
             ]
         ),
+        MySQLSchemaMigration(
+            version: 4,
+            name: "idempotency keys",
+            statements: [
+                // ASCII with a binary collation: keys are compared exactly, case included.
+                """
+                CREATE TABLE IF NOT EXISTS idempotency_keys (
+                    idem_key VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+                    order_id VARCHAR(36) NOT NULL,
+                    created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                    INDEX idx_idempotency_keys_created_at (created_at)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """
+            ]
+        ),
     ]
 
     private let client: MySQLClient
@@ -83,29 +98,96 @@ public final class MySQLOrderStore: OrderStore {
         try await MySQLMigrator.migrate(self.client, migrations: Self.migrations, logger: logger)
     }
 
-    public func create(_ order: Order, event: OutboxEvent) async throws {
-        try await self.client.withTransaction { connection in
-            try await connection.query(
-                """
-                INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .string(order.id), .string(order.customerID), .string(order.productID), .int(Int64(order.quantity)),
-                    .decimal(order.totalAmount.decimalString), .string(order.status),
-                    .timestamp(order.createdAt), .timestamp(order.updatedAt),
-                ]
+    public func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
+        guard let idempotency else {
+            try await self.client.withTransaction { connection in
+                try await Self.insert(order, event: event, on: connection)
+            }
+            return .created
+        }
+        // Two requests reusing one expired key can deadlock on taking it over (both hold the shared lock a
+        // duplicate-key error leaves, both want it exclusive); InnoDB rolls one back, which is safe to run again.
+        var attempt = 1
+        while true {
+            do {
+                return try await self.create(order, event: event, claiming: idempotency)
+            } catch let error as MySQLError where error.isDeadlock && attempt < 3 {
+                attempt += 1
+            }
+        }
+    }
+
+    private func create(_ order: Order, event: OutboxEvent, claiming idempotency: IdempotencyClaim) async throws -> OrderCreation {
+        // READ COMMITTED, so that the read after a duplicate key sees the row the other request committed.
+        try await self.client.withTransaction(isolation: .readCommitted) { connection in
+            // Insert first: a concurrent request with the same key waits on this row's lock until we commit, then
+            // gets a duplicate key. Reading first would let both see nothing and both insert.
+            do {
+                try await connection.query(
+                    "INSERT INTO idempotency_keys (idem_key, order_id, created_at) VALUES (?, ?, ?)",
+                    [.string(idempotency.key.value), .string(order.id), .timestamp(order.createdAt)]
+                )
+            } catch let error as MySQLError where error.isDuplicateKey {
+                // A failed statement does not end the transaction in InnoDB; carry on in it. The read takes no lock:
+                // an unexpired key (the usual case) is answered without ever wanting the row exclusively.
+                let recorded = try await connection.query(
+                    "SELECT order_id, created_at FROM idempotency_keys WHERE idem_key = ?", [.string(idempotency.key.value)]
+                ).rows.first
+                guard let recorded else { throw StorageDecodingError(column: "idempotency_keys.idem_key") }
+                if try recorded.timestamp("created_at") >= idempotency.expiredBefore {
+                    let orderID = try recorded.decode(String.self, column: "order_id")
+                    let existing = try await connection.query(Self.selectOrders + " WHERE id = ?", [.string(orderID)]).rows.first
+                    guard let existing else { throw StorageDecodingError(column: "idempotency_keys.order_id") }
+                    return .existing(try Self.order(from: existing))
+                }
+                let taken = try await connection.query(
+                    "UPDATE idempotency_keys SET order_id = ?, created_at = ? WHERE idem_key = ? AND created_at < ?",
+                    [
+                        .string(order.id), .timestamp(order.createdAt), .string(idempotency.key.value),
+                        .timestamp(idempotency.expiredBefore),
+                    ]
+                ).affectedRows
+                // Another request took the expired key over first: it is now that request's key.
+                guard taken == 1 else { throw MySQLError(code: .server, serverErrorNumber: 1213, message: "idempotency key taken over concurrently") }
+            }
+            try await Self.insert(order, event: event, on: connection)
+            return .created
+        }
+    }
+
+    private static func insert(_ order: Order, event: OutboxEvent, on connection: MySQLConnection) async throws {
+        try await connection.query(
+            """
+            INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .string(order.id), .string(order.customerID), .string(order.productID), .int(Int64(order.quantity)),
+                .decimal(order.totalAmount.decimalString), .string(order.status),
+                .timestamp(order.createdAt), .timestamp(order.updatedAt),
+            ]
+        )
+        try await connection.query(
+            """
+            INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .string(event.eventID), .string(event.aggregateID), .string(event.eventType),
+                .string(event.routingKey), .bytes(event.payload), .timestamp(event.createdAt),
+            ]
+        )
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {
+        // In slices, as the outbox purge.
+        var purged = 0
+        while true {
+            let result = try await self.client.query(
+                "DELETE FROM idempotency_keys WHERE created_at < ? LIMIT 5000", [.timestamp(cutoff)]
             )
-            try await connection.query(
-                """
-                INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .string(event.eventID), .string(event.aggregateID), .string(event.eventType),
-                    .string(event.routingKey), .bytes(event.payload), .timestamp(event.createdAt),
-                ]
-            )
+            purged += Int(result.affectedRows)
+            if result.affectedRows < 5000 { return purged }
         }
     }
 

@@ -15,6 +15,8 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
     let misses = SingleFlight<[UInt8]?>()
     let metrics: OrderServiceMetrics
     let maxBodySize: Int
+    /// How long an `Idempotency-Key` keeps answering with its order.
+    let idempotencyKeyTTL: Duration
     let logger: Logger
 
     /// Adds the routes under `/orders`.
@@ -33,6 +35,7 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge(limit: self.maxBodySize)
         }
+        let idempotencyKey = try IdempotencyKey.from(request.headers)
         let input = try CreateOrderRequest.parse(Array(body.readableBytesView))
         let now = Timestamp.now()
         let order = Order(
@@ -54,13 +57,21 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             payload: event.encode(),
             createdAt: now
         )
+        let claim = idempotencyKey.map {
+            IdempotencyClaim(key: $0, expiredBefore: now.adding(seconds: -self.idempotencyKeyTTL.totalSeconds))
+        }
+        let creation: OrderCreation
         do {
-            try await self.store.create(order, event: outboxEvent)
+            creation = try await self.store.create(order, event: outboxEvent, idempotency: claim)
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("storing an order failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
             throw APIError.unavailable("the order store is unavailable; the order was not created")
         }
+        if case .existing(let earlier) = creation {
+            return try self.replay(earlier, for: input, key: idempotencyKey)
+        }
+        if idempotencyKey != nil { self.metrics.idempotentCreated.increment() }
         self.relaySignal.signal()
         let json = order.jsonBytes
         await self.cache.store(id: order.id, json: json)
@@ -71,6 +82,27 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             metadata: ["order_id": "\(order.id)", "event_id": "\(outboxEvent.eventID)"]
         )
         return .json(json, status: .created, headers: [.location: "/orders/\(order.id)"])
+    }
+
+    /// The answer to a repeated `Idempotency-Key`: the earlier order (200) when the body asks for the same order,
+    /// else 422 `idempotency_conflict`.
+    private func replay(_ earlier: Order, for input: CreateOrderRequest, key: IdempotencyKey?) throws(APIError) -> Response {
+        guard earlier.matches(input) else {
+            self.metrics.idempotentConflicts.increment()
+            throw APIError(
+                status: .unprocessableContent,
+                code: "idempotency_conflict",
+                message: "this Idempotency-Key was already used for a different order",
+                details: [("Idempotency-Key", "already used for order \(earlier.id) with a different body")]
+            )
+        }
+        self.metrics.idempotentReplays.increment()
+        self.logger.debug("order replayed for a repeated idempotency key", metadata: ["order_id": "\(earlier.id)"])
+        return .json(
+            earlier.jsonBytes,
+            status: .ok,
+            headers: [.location: "/orders/\(earlier.id)", IdempotencyKey.replayedHeaderName: "true"]
+        )
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> Response {

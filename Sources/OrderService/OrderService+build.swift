@@ -16,6 +16,9 @@ public struct OrderServiceConfiguration: Sendable {
     /// Retry delays declared for the consumer queues (the order service declares the whole topology so that no
     /// event is routed nowhere before a consumer starts).
     public var retryDelays: [Duration] = OrderTopology.defaultRetryDelays
+    /// How long an `Idempotency-Key` answers with its order (`IDEMPOTENCY_KEY_TTL`, 24 h); expired keys are purged
+    /// by the relay's housekeeping and a reused expired key creates a new order.
+    public var idempotencyKeyTTL: Duration = .seconds(24 * 3600)
     /// The outbox relay's tunables.
     public var relay = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
 
@@ -62,10 +65,12 @@ public func buildOrderService(
         logger: logger
     )
     let signal = WakeSignal()
+    var relayConfiguration = configuration.relay
+    relayConfiguration.idempotencyKeyTTL = configuration.idempotencyKeyTTL
     let relay = OutboxRelay(
         store: backends.store,
         broker: backends.broker,
-        configuration: configuration.relay,
+        configuration: relayConfiguration,
         metrics: metrics,
         signal: signal,
         logger: logger
@@ -94,6 +99,7 @@ public func buildOrderService(
         relaySignal: signal,
         metrics: metrics,
         maxBodySize: configuration.maxBodySize,
+        idempotencyKeyTTL: configuration.idempotencyKeyTTL,
         logger: logger
     ).add(to: router)
     return ServiceApplication.make(

@@ -16,6 +16,10 @@ public struct OrderServiceMetrics: Sendable {
     let outboxPublished: Counter
     let outboxPublishFailures: Counter
     let outboxPurged: Counter
+    let idempotentCreated: Counter
+    let idempotentReplays: Counter
+    let idempotentConflicts: Counter
+    let idempotencyKeysPurged: Counter
 
     /// Creates the metrics in `registry`.
     public init(registry: ServiceMetrics) {
@@ -31,5 +35,9 @@ public struct OrderServiceMetrics: Sendable {
         self.outboxPublished = registry.counter("outbox_events_published_total")
         self.outboxPublishFailures = registry.counter("outbox_publish_failures_total")
         self.outboxPurged = registry.counter("outbox_events_purged_total")
+        self.idempotentCreated = registry.counter("idempotent_requests_total", [("result", "created")])
+        self.idempotentReplays = registry.counter("idempotent_requests_total", [("result", "replayed")])
+        self.idempotentConflicts = registry.counter("idempotent_requests_total", [("result", "conflict")])
+        self.idempotencyKeysPurged = registry.counter("idempotency_keys_purged_total")
     }
 }

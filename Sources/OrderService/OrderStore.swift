@@ -5,7 +5,14 @@ import ServiceRuntime
 /// Thread-safety: implementations are `Sendable` and safe to call from many tasks.
 public protocol OrderStore: Sendable {
     /// Stores `order` and its outbox `event` in one transaction: both or neither.
-    func create(_ order: Order, event: OutboxEvent) async throws
+    ///
+    /// With an `idempotency` claim, the key is recorded in the same transaction. When the key is already recorded
+    /// and unexpired, nothing is written and the earlier order is returned as ``OrderCreation/existing(_:)``;
+    /// concurrent requests with one key create one order. An expired key is taken over by the new order.
+    func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation
+
+    /// Deletes idempotency keys recorded before `cutoff`; returns how many.
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int
 
     /// The order with `id` (canonical lowercase UUID), or nil.
     func order(id: String) async throws -> Order?
@@ -32,6 +39,13 @@ public protocol OrderStore: Sendable {
 
     /// Releases connections; the store is unusable afterwards.
     func close() async
+}
+
+extension OrderStore {
+    /// Stores `order` and its outbox `event` in one transaction, without an idempotency key.
+    public func create(_ order: Order, event: OutboxEvent) async throws {
+        _ = try await self.create(order, event: event, idempotency: nil)
+    }
 }
 
 /// One row of the outbox: an event waiting to be published.

@@ -19,6 +19,8 @@ public final class OutboxRelay: Service, Sendable {
         public var pollInterval: Duration = .seconds(1)
         /// How long published events are kept.
         public var retention: Duration = .seconds(24 * 3600)
+        /// How long idempotency keys are kept (the housekeeping that purges published events purges them too).
+        public var idempotencyKeyTTL: Duration = .seconds(24 * 3600)
         /// How long shutdown may spend flushing.
         public var flushTimeout: Duration = .seconds(5)
         /// The exchange events go to.
@@ -155,6 +157,16 @@ public final class OutboxRelay: Service, Sendable {
             }
         } catch {
             self.logger.warning("purging published outbox events failed", metadata: ["error": "\(error)"])
+        }
+        let keySeconds = self.configuration.idempotencyKeyTTL.totalSeconds
+        do {
+            let purged = try await self.store.purgeIdempotencyKeys(before: Timestamp.now().adding(seconds: -keySeconds))
+            if purged > 0 {
+                self.metrics.idempotencyKeysPurged.increment(by: Int64(purged))
+                self.logger.info("purged expired idempotency keys", metadata: ["count": "\(purged)"])
+            }
+        } catch {
+            self.logger.warning("purging expired idempotency keys failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -44,7 +44,21 @@ public final class SQLiteOrderStore: OrderStore {
                 """,
                 "CREATE INDEX idx_outbox_events_pending ON outbox_events (published_at, id)",
             ]
-        )
+        ),
+        SchemaMigration(
+            version: 2,
+            name: "idempotency keys",
+            statements: [
+                """
+                CREATE TABLE idempotency_keys (
+                    idem_key TEXT PRIMARY KEY NOT NULL,
+                    order_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                )
+                """,
+                "CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys (created_at)",
+            ]
+        ),
     ]
 
     private let database: SQLiteFileDatabase
@@ -67,8 +81,33 @@ public final class SQLiteOrderStore: OrderStore {
         try await SQLiteMigrator.migrate(self.database, migrations: Self.migrations, logger: logger)
     }
 
-    public func create(_ order: Order, event: OutboxEvent) async throws {
+    public func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
         try await self.database.transaction { connection in
+            // The transaction holds the file's write lock (BEGIN IMMEDIATE), so checking the key and then recording
+            // it cannot race another request with the same key.
+            if let idempotency {
+                let existing = try await connection.query(
+                    "SELECT order_id, created_at FROM idempotency_keys WHERE idem_key = ?", [.text(idempotency.key.value)]
+                ).first
+                if let existing {
+                    let recordedAt = Timestamp(microsecondsSinceEpoch: try existing.int64("created_at"))
+                    if recordedAt >= idempotency.expiredBefore {
+                        let orderID = try existing.string("order_id")
+                        let rows = try await connection.query("SELECT * FROM orders WHERE id = ?", [.text(orderID)])
+                        guard let row = rows.first else { throw StorageDecodingError(column: "idempotency_keys.order_id") }
+                        return .existing(try Self.order(from: row))
+                    }
+                    _ = try await connection.query(
+                        "UPDATE idempotency_keys SET order_id = ?, created_at = ? WHERE idem_key = ?",
+                        [.text(order.id), .int64(order.createdAt.microsecondsSinceEpoch), .text(idempotency.key.value)]
+                    )
+                } else {
+                    _ = try await connection.query(
+                        "INSERT INTO idempotency_keys (idem_key, order_id, created_at) VALUES (?, ?, ?)",
+                        [.text(idempotency.key.value), .text(order.id), .int64(order.createdAt.microsecondsSinceEpoch)]
+                    )
+                }
+            }
             _ = try await connection.query(
                 """
                 INSERT INTO orders (id, customer_id, product_id, quantity, total_amount_cents, status, created_at, updated_at)
@@ -90,7 +129,16 @@ public final class SQLiteOrderStore: OrderStore {
                     .bytes(event.payload), .int64(event.createdAt.microsecondsSinceEpoch),
                 ]
             )
+            return .created
         }
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {
+        let rows = try await self.database.write(
+            "DELETE FROM idempotency_keys WHERE created_at < ? RETURNING idem_key",
+            [.int64(cutoff.microsecondsSinceEpoch)]
+        )
+        return rows.count
     }
 
     public func order(id: String) async throws -> Order? {

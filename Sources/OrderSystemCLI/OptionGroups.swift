@@ -67,6 +67,9 @@ public struct OrderTuningOptions: ParsableArguments {
     @Option(help: "How long published outbox events are kept. (env: OUTBOX_RETENTION; default: 24h)")
     public var outboxRetention: String?
 
+    @Option(help: "How long an Idempotency-Key of POST /orders answers with its order. (env: IDEMPOTENCY_KEY_TTL; default: 24h)")
+    public var idempotencyKeyTtl: String?
+
     public init() {}
 }
 

@@ -206,6 +206,10 @@ public struct SystemConfiguration: Sendable {
         configuration.order.relay.retention = try resolver.duration(
             orderTuning.outboxRetention, option: "outbox-retention", env: ["OUTBOX_RETENTION"], default: .seconds(24 * 3600)
         )
+        configuration.order.idempotencyKeyTTL = try resolver.duration(
+            orderTuning.idempotencyKeyTtl, option: "idempotency-key-ttl", env: ["IDEMPOTENCY_KEY_TTL"],
+            default: .seconds(24 * 3600)
+        )
         configuration.analytics.prefetch = try resolver.int(
             analyticsTuning.analyticsPrefetch, option: "analytics-prefetch", env: ["ANALYTICS_PREFETCH"], default: 256,
             range: 1...65_535

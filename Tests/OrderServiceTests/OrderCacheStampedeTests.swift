@@ -17,7 +17,12 @@ final class CountingOrderStore: OrderStore {
     init(wrapping store: SQLiteOrderStore) { self.wrapped = store }
     var orderReads: Int { self.reads.load(ordering: .relaxed) }
 
-    func create(_ order: Order, event: OutboxEvent) async throws { try await self.wrapped.create(order, event: event) }
+    func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
+        try await self.wrapped.create(order, event: event, idempotency: idempotency)
+    }
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {
+        try await self.wrapped.purgeIdempotencyKeys(before: cutoff)
+    }
     func order(id: String) async throws -> Order? {
         self.reads.add(1, ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(200))

@@ -90,6 +90,84 @@ struct OrderStoreContract {
         let backlog = try await self.store.outboxBacklog()
         XCTAssertEqual(backlog.pending, 1)
     }
+
+    // MARK: Idempotency keys
+
+    func makeOrder(_ customer: String = "customer-1", cents: Int64 = 9990, at createdAt: Timestamp = .now()) -> (Order, OutboxEvent) {
+        let order = Order(
+            id: Identifier.random(), customerID: customer, productID: "product-1", quantity: 2,
+            totalAmount: Money(cents: cents), status: Order.initialStatus, createdAt: createdAt, updatedAt: createdAt
+        )
+        let event = order.createdEvent(eventID: Identifier.random())
+        return (
+            order,
+            OutboxEvent(
+                eventID: event.eventID!, aggregateID: order.id, eventType: OrderCreatedEvent.eventType,
+                routingKey: OrderTopology.orderCreatedRoutingKey, payload: event.encode(), createdAt: createdAt
+            )
+        )
+    }
+
+    func claim(_ key: String, ttlSeconds: Double = 3600) throws -> IdempotencyClaim {
+        IdempotencyClaim(key: try IdempotencyKey(key), expiredBefore: Timestamp.now().adding(seconds: -ttlSeconds))
+    }
+
+    func repeatedKeyReturnsTheFirstOrderAndWritesNothing() async throws {
+        let (first, firstEvent) = self.makeOrder()
+        let created = try await self.store.create(first, event: firstEvent, idempotency: try self.claim("key-1"))
+        XCTAssertEqual(created, .created)
+        let (second, secondEvent) = self.makeOrder()
+        let repeated = try await self.store.create(second, event: secondEvent, idempotency: try self.claim("key-1"))
+        XCTAssertEqual(repeated, .existing(first))
+        let missing = try await self.store.order(id: second.id)
+        XCTAssertNil(missing, "the second order was not written")
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 1, "one event only")
+        // Keys are exact: another case is another key.
+        let (third, thirdEvent) = self.makeOrder()
+        let otherCase = try await self.store.create(third, event: thirdEvent, idempotency: try self.claim("KEY-1"))
+        XCTAssertEqual(otherCase, .created)
+    }
+
+    func expiredKeyIsTakenOverAndPurged() async throws {
+        let longAgo = Timestamp.now().adding(seconds: -7200)
+        let (old, oldEvent) = self.makeOrder(at: longAgo)
+        _ = try await self.store.create(old, event: oldEvent, idempotency: try self.claim("key-2"))
+        let (fresh, freshEvent) = self.makeOrder()
+        let outcome = try await self.store.create(fresh, event: freshEvent, idempotency: try self.claim("key-2", ttlSeconds: 3600))
+        XCTAssertEqual(outcome, .created, "a key older than its TTL no longer counts")
+        let (another, anotherEvent) = self.makeOrder()
+        let again = try await self.store.create(another, event: anotherEvent, idempotency: try self.claim("key-2"))
+        XCTAssertEqual(again, .existing(fresh), "the key now names the new order")
+
+        let (stale, staleEvent) = self.makeOrder(at: longAgo)
+        _ = try await self.store.create(stale, event: staleEvent, idempotency: try self.claim("key-3"))
+        let purged = try await self.store.purgeIdempotencyKeys(before: Timestamp.now().adding(seconds: -3600))
+        XCTAssertEqual(purged, 1, "only key-3 is older than the cutoff")
+        let (last, lastEvent) = self.makeOrder()
+        let reused = try await self.store.create(last, event: lastEvent, idempotency: try self.claim("key-3", ttlSeconds: 1_000_000))
+        XCTAssertEqual(reused, .created, "a purged key is forgotten")
+    }
+
+    /// Concurrent requests with one key create one order; each of the others gets that order back.
+    func concurrentRequestsWithOneKeyCreateOneOrder() async throws {
+        let store = self.store
+        let claim = try self.claim("key-concurrent")
+        let outcomes = try await withThrowingTaskGroup(of: (Order, OrderCreation).self) { group in
+            for index in 0..<8 {
+                let (order, event) = self.makeOrder("customer-\(index)")
+                group.addTask { (order, try await store.create(order, event: event, idempotency: claim)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let winners = outcomes.filter { $0.1 == .created }.map(\.0)
+        XCTAssertEqual(winners.count, 1)
+        for (_, outcome) in outcomes where outcome != .created {
+            XCTAssertEqual(outcome, .existing(winners[0]))
+        }
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 1)
+    }
 }
 
 final class SQLiteOrderStoreTests: XCTestCase {
@@ -114,6 +192,15 @@ final class SQLiteOrderStoreTests: XCTestCase {
     func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
         try await self.withStore { try await $0.publishedEventsArePurgedAfterTheCutoffOnly() }
     }
+    func testRepeatedKeyReturnsTheFirstOrderAndWritesNothing() async throws {
+        try await self.withStore { try await $0.repeatedKeyReturnsTheFirstOrderAndWritesNothing() }
+    }
+    func testExpiredKeyIsTakenOverAndPurged() async throws {
+        try await self.withStore { try await $0.expiredKeyIsTakenOverAndPurged() }
+    }
+    func testConcurrentRequestsWithOneKeyCreateOneOrder() async throws {
+        try await self.withStore { try await $0.concurrentRequestsWithOneKeyCreateOneOrder() }
+    }
 }
 
 /// The same contract on the stack's MariaDB (`order_db`, as `orderuser`), from an empty database each time.
@@ -137,6 +224,15 @@ final class MySQLOrderStoreTests: XCTestCase {
     }
     func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).publishedEventsArePurgedAfterTheCutoffOnly() }
+    }
+    func testRepeatedKeyReturnsTheFirstOrderAndWritesNothing() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).repeatedKeyReturnsTheFirstOrderAndWritesNothing() }
+    }
+    func testExpiredKeyIsTakenOverAndPurged() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).expiredKeyIsTakenOverAndPurged() }
+    }
+    func testConcurrentRequestsWithOneKeyCreateOneOrder() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).concurrentRequestsWithOneKeyCreateOneOrder() }
     }
 
     /// Two relays (two order-service instances) never publish the same outbox row: `FOR UPDATE SKIP LOCKED`.

@@ -15,7 +15,7 @@ public enum MySQLTestDatabase: Sendable {
     }
 
     /// Every table the services create, dropped by ``withClient(empty:_:)``.
-    static let tables = ["outbox_events", "orders", "order_metrics", "analytics_totals", "schema_migrations"]
+    static let tables = ["idempotency_keys", "outbox_events", "orders", "order_metrics", "analytics_totals", "schema_migrations"]
 
     /// The configuration for this database at the address in `DB_HOST`/`DB_PORT`.
     public func configuration() throws -> MySQLConfiguration {
