@@ -8,7 +8,7 @@
 # The compiler this package is developed and tested with; override with --build-arg SWIFT_VERSION=….
 ARG SWIFT_VERSION=6.3
 
-# ---- build: compile one statically linked (Swift runtime and Foundation included) release binary ----
+# ---- build: compile one release binary ----
 FROM swift:${SWIFT_VERSION}-noble AS build
 WORKDIR /build
 
@@ -20,16 +20,14 @@ RUN swift package resolve
 # SwiftPM checks every target's folder when it loads the package, so the test targets' sources come along too.
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --product ordersystem --static-swift-stdlib \
+# Linked against the Swift runtime dynamically: with --static-swift-stdlib, Swift 6.3.1 failed here to link
+# Foundation's static ICU (undefined swift_udat_* from libFoundationInternationalization.a), so the runtime stage is
+# the matching -slim image, which carries the runtime libraries.
+RUN swift build -c release --product ordersystem \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/ordersystem" /staging/ordersystem
 
-# ---- runtime: a plain Ubuntu with the binary; SQLite and BoringSSL are compiled into it ----
-FROM ubuntu:24.04
-
-# ca-certificates and tzdata are all a static Swift binary still reads from the system.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates tzdata \
-    && rm -rf /var/lib/apt/lists/*
+# ---- runtime: Ubuntu with the Swift runtime libraries only (no compiler); SQLite and BoringSSL are compiled in ----
+FROM swift:${SWIFT_VERSION}-noble-slim
 
 # A non-root user; its home holds ./data (the default DATA_DIR: SQLite files, the embedded broker's queues, and the
 # notification worker's record when it does not use Redis).
