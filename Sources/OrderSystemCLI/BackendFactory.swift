@@ -163,7 +163,32 @@ enum BackendFactory {
             closers.append(close)
             return store
         case .mysql:
-            return try await mysql(Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger))
+            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
+            // Start-up (migrations) waits for MySQL, as for RabbitMQ: a database that starts after the service
+            // (Docker Compose, a reboot) is not a failure. A wrong password or database fails at once.
+            let deadline = ContinuousClock.now + settings.databaseConnectTimeout
+            var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(2))
+            var logged = false
+            while true {
+                do {
+                    return try await mysql(client)
+                } catch let error as MySQLError where error.isRetryableAtStart && ContinuousClock.now < deadline {
+                    if !logged {
+                        logger.warning(
+                            "waiting for MySQL",
+                            metadata: ["database": "\(database)", "error": "\(error)",
+                                       "timeout": "\(DurationParser.format(settings.databaseConnectTimeout))"]
+                        )
+                        logged = true
+                    }
+                    try await Task.sleep(for: backoff.nextDelay())
+                } catch let error as MySQLError where error.isRetryableAtStart {
+                    throw UnsupportedBackendError(
+                        description: "MySQL at \(database.host):\(database.port) did not answer within "
+                            + "\(DurationParser.format(settings.databaseConnectTimeout)) (DB_HOST, DB_PORT; DB_CONNECT_TIMEOUT): \(error)"
+                    )
+                }
+            }
         }
     }
 
@@ -182,6 +207,9 @@ enum BackendFactory {
         configuration.connectionInitialization = ["SET time_zone = '+00:00'"]
         configuration.pool.maximumConnections = settings.databasePoolSize
         configuration.queryTimeout = settings.databaseQueryTimeout
+        // A request fails fast (a 503) when MySQL is unreachable or the pool stays busy, rather than hanging.
+        configuration.pool.leaseTimeout = settings.databaseLeaseTimeout
+        configuration.pool.circuitBreakerTripAfter = settings.databaseLeaseTimeout
         let client = MySQLClient(configuration: configuration, logger: logger)
         let running = BackgroundService(client)
         closers.append { await running.stop() }
@@ -236,3 +264,11 @@ enum BackendFactory {
     }
 }
 
+extension MySQLError {
+    /// A failure to reach the server (not a refusal such as a wrong password or an unknown database), worth waiting
+    /// out at start-up.
+    var isRetryableAtStart: Bool {
+        self.serverErrorNumber == nil
+            && (self.code == .connectionClosed || self.code == .timeout || self.code == .poolUnavailable)
+    }
+}

@@ -32,6 +32,12 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Longest a MySQL query may take. (env: DB_QUERY_TIMEOUT; default: 10s)")
     public var dbQueryTimeout: String?
 
+    @Option(help: "Longest a request waits for a MySQL connection (pool busy, or MySQL unreachable) before it fails with a 503. (env: DB_LEASE_TIMEOUT; default: 2s)")
+    public var dbLeaseTimeout: String?
+
+    @Option(help: "How long start-up waits for MySQL to answer (migrations run first). (env: DB_CONNECT_TIMEOUT; default: 30s)")
+    public var dbConnectTimeout: String?
+
     @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD only)")
     public var redisHost: String?
 

@@ -97,6 +97,10 @@ public struct BackendSettings: Sendable {
     public var cacheTimeout: Duration
     public var databasePoolSize: Int
     public var databaseQueryTimeout: Duration
+    /// Longest a request waits for a MySQL connection (pool busy, or the database unreachable) before it fails.
+    public var databaseLeaseTimeout: Duration
+    /// How long start-up waits for MySQL to answer before giving up.
+    public var databaseConnectTimeout: Duration
 
     /// The defaults a command starts from.
     public struct Defaults: Sendable {
@@ -141,6 +145,12 @@ public struct BackendSettings: Sendable {
             ),
             databaseQueryTimeout: try resolver.duration(
                 options.dbQueryTimeout, option: "db-query-timeout", env: ["DB_QUERY_TIMEOUT"], default: .seconds(10)
+            ),
+            databaseLeaseTimeout: try resolver.duration(
+                options.dbLeaseTimeout, option: "db-lease-timeout", env: ["DB_LEASE_TIMEOUT"], default: .seconds(2)
+            ),
+            databaseConnectTimeout: try resolver.duration(
+                options.dbConnectTimeout, option: "db-connect-timeout", env: ["DB_CONNECT_TIMEOUT"], default: .seconds(30)
             )
         )
     }
