@@ -1,23 +1,20 @@
 import NIOCore
 
-/// One command waiting for its reply.
-struct RedisRequest: Sendable {
-    var command: RedisCommand
-    var promise: EventLoopPromise<RESPValue>
-    var deadline: NIODeadline
-}
-
-/// The thin channel handler: writes commands (batched into one flush), feeds replies to
-/// ``RedisConnectionStateMachine``, and enforces the command deadline of the oldest request.
+/// The thin channel handler: writes requests (a whole batch from the connection's ``RedisOutbox`` in one buffer
+/// and one flush), feeds replies to ``RedisConnectionStateMachine``, and enforces the deadline of the oldest request.
 ///
 /// A timed-out command leaves the reply stream in an unknown position, so a timeout closes the connection and
 /// fails every request on it; the pool then replaces the connection.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
-    typealias OutboundIn = [RedisRequest]
+    typealias OutboundIn = RedisRequest
     typealias OutboundOut = ByteBuffer
 
     private var stateMachine = RedisConnectionStateMachine<RedisRequest>()
+    /// The replies received so far for the pipeline at the head of the queue.
+    private var collected: [RESPValue] = []
+    /// The outbox's previous batch array, kept for its capacity.
+    private var spare: [RedisRequest] = []
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -30,27 +27,64 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.context = nil
     }
 
+    /// Writes every request queued in `outbox` in one buffer with one flush. Runs on the event loop, scheduled by
+    /// the submitter that found the outbox empty.
+    func writeQueued(from outbox: RedisOutbox) {
+        outbox.takeAll(swappingWith: &self.spare)
+        defer { self.spare.removeAll(keepingCapacity: true) }
+        guard let context = self.context else {
+            for request in self.spare { request.fail(.closedBeforeSending) }
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 64 * self.spare.count)
+        let now = context.eventLoop.now
+        for request in self.spare {
+            self.enqueue(request, writingInto: &buffer, now: now)
+        }
+        if buffer.readableBytes > 0 {
+            context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+            self.scheduleTimerIfNeeded(context: context)
+        }
+    }
+
+    /// A single request written through the pipeline (e.g. by tests); the outbox is the usual way in.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let requests = self.unwrapOutboundIn(data)
-        switch self.stateMachine.enqueue(requests) {
-        case .fail:
-            for request in requests { request.promise.fail(RedisError.closedBeforeSending) }
-            promise?.fail(RedisError.closedBeforeSending)
-        case .write:
-            var buffer = context.channel.allocator.buffer(capacity: 64 * requests.count)
-            for request in requests { RESPEncoder.encode(request.command, into: &buffer) }
+        let request = self.unwrapOutboundIn(data)
+        var buffer = context.channel.allocator.buffer(capacity: 64 * request.replyCount)
+        if self.enqueue(request, writingInto: &buffer, now: context.eventLoop.now) {
             context.write(self.wrapOutboundOut(buffer), promise: promise)
             self.scheduleTimerIfNeeded(context: context)
+        } else {
+            promise?.fail(RedisError.closedBeforeSending)
+        }
+    }
+
+    /// Queues `request` for its replies and encodes its commands into `buffer`, or fails it when the connection is
+    /// closed (the server never saw it, so it may be retried). Returns whether it was written.
+    @discardableResult
+    private func enqueue(_ request: RedisRequest, writingInto buffer: inout ByteBuffer, now: NIODeadline) -> Bool {
+        var request = request
+        request.deadline = now + request.timeout
+        switch self.stateMachine.enqueue(request, replies: request.replyCount) {
+        case .fail:
+            request.fail(.closedBeforeSending)
+            return false
+        case .write:
+            request.encode(into: &buffer)
+            return true
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let value = self.unwrapInboundIn(data)
         switch self.stateMachine.receive() {
-        case .succeed(let request):
-            request.promise.succeed(value)
+        case .partOf(let request):
+            if self.collected.isEmpty { self.collected.reserveCapacity(request.replyCount) }
+            self.collected.append(value)
+        case .completes(let request):
+            request.succeed(last: value, collected: &self.collected)
         case .closeAndFail(let requests, let error):
-            for request in requests { request.promise.fail(error) }
+            for request in requests { request.fail(error) }
             context.close(promise: nil)
         case .ignore:
             break
@@ -72,10 +106,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.timer?.cancel()
         self.timer = nil
         let failed = self.stateMachine.close(error)
+        self.collected = []
         // Close before failing the requests: a caller woken by the failure returns the connection to the pool, which
         // must already see it closed, or it would lease it again.
         if close { context.close(promise: nil) }
-        for request in failed { request.promise.fail(error) }
+        for request in failed { request.fail(error) }
     }
 
     /// One timer at a time, for the oldest request; when it fires for a request that has since been answered, it
@@ -93,7 +128,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         guard let context = self.context, let head = self.stateMachine.head else { return }
         if head.deadline <= context.eventLoop.now {
             self.failAll(
-                RedisError(code: .timeout, message: "no reply to \(head.command.name) within the command timeout"),
+                RedisError(code: .timeout, message: "no reply to \(head.name) within the command timeout"),
                 context: context,
                 close: true
             )

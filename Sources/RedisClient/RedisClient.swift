@@ -47,8 +47,8 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         RedisConnection,
         RedisConnection.ID,
         ConnectionIDGenerator,
-        ConnectionRequest<RedisConnection>,
-        ConnectionRequest<RedisConnection>.ID,
+        RedisLeaseRequest,
+        Int,
         RedisKeepAliveBehavior,
         NoOpConnectionPoolMetrics<RedisConnection.ID>,
         ContinuousClock
@@ -57,6 +57,10 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
     private let pool: Pool
+    /// Connections shared by plain commands and pipelines; see ``RedisConfiguration/sharedConnections``.
+    private let shared: RedisSharedConnections
+    /// Where lease timeouts are scheduled.
+    private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     /// The error of the latest connect attempt, `nil` once one succeeds: reported instead of a vague timeout when
     /// no connection can be made (e.g. `WRONGPASS`).
@@ -74,6 +78,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         logger: Logger
     ) {
         self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         let lastConnectError = LastConnectError()
         self.lastConnectError = lastConnectError
@@ -84,8 +89,10 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         poolConfiguration.idleTimeout = configuration.idleTimeout
         poolConfiguration.circuitBreakerTripAfter = configuration.circuitBreakerTripAfter
         poolConfiguration.maximumConcurrentConnectionRequests = max(1, configuration.maximumConnections)
-        self.pool = Pool(
+        let pool = Pool(
             configuration: poolConfiguration,
+            idGenerator: ConnectionIDGenerator(),
+            requestType: RedisLeaseRequest.self,
             keepAliveBehavior: RedisKeepAliveBehavior(),
             observabilityDelegate: NoOpConnectionPoolMetrics(connectionIDType: RedisConnection.ID.self),
             clock: ContinuousClock()
@@ -102,6 +109,16 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
                 throw error
             }
         }
+        self.pool = pool
+        // At least one connection stays for exclusive use (withConnection, blocking commands).
+        let sharedCount = min(max(0, configuration.sharedConnections), max(1, configuration.maximumConnections) - 1)
+        let leaseTimeout = configuration.commandTimeout
+        self.shared = RedisSharedConnections(count: sharedCount) { () async throws(RedisError) in
+            try await Self.leaseConnection(
+                from: pool, timeout: leaseTimeout, timerLoop: eventLoopGroup.any(),
+                lastConnectError: lastConnectError, configuration: configuration
+            )
+        }
     }
 
     /// Runs the pool until the task is cancelled or a graceful shutdown starts; then closes every connection and
@@ -110,9 +127,11 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         await cancelWhenGracefulShutdown {
             await self.pool.run()
         }
+        self.shared.shutdown()
     }
 
-    /// Leases a connection for the duration of `body`, e.g. to run several commands on the same connection.
+    /// Leases a connection for the duration of `body`, e.g. to run several commands on the same connection. Nobody
+    /// else uses it meanwhile, so `SELECT`, `WATCH` and the like only affect `body`'s commands.
     /// Waiting for a connection is bounded by ``RedisConfiguration/commandTimeout``.
     public func withConnection<Result: Sendable>(
         _ body: (RedisConnection) async throws -> Result
@@ -122,42 +141,78 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         return try await body(lease.connection)
     }
 
-    /// Runs `command` on a pooled connection; an error reply throws ``RedisError`` with code
-    /// ``RedisError/Code/server``.
+    /// Runs `command` on a shared connection (or, for blocking and connection-state commands, a leased one of its
+    /// own); an error reply throws ``RedisError`` with code ``RedisError/Code/server``.
     public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await self.withRetryIfNotSent { connection throws(RedisError) in try await connection.execute(command) }
-    }
-
-    /// Sends all `commands` on one pooled connection in one write; one result per command, in order.
-    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
-        try await self.withRetryIfNotSent { connection throws(RedisError) in try await connection.pipeline(commands) }
-    }
-
-    /// Runs `body` on a leased connection; when the connection turns out to have closed before the command was
-    /// written (the server never saw it), runs it once more on another connection.
-    private func withRetryIfNotSent<Value>(
-        _ body: (RedisConnection) async throws(RedisError) -> Value
-    ) async throws(RedisError) -> Value {
-        for attempt in 1...2 {
-            let lease = try await self.leaseConnection()
+        // The common case first, without the generic retry wrapper: a shared connection that takes the command.
+        if !command.needsExclusiveConnection, let connection = self.shared.connection() {
             do {
-                let value = try await body(lease.connection)
-                lease.release()
-                return value
-            } catch {
-                lease.release()
-                if error.commandWasNotSent && attempt == 1 { continue }
-                throw error
+                return try await connection.execute(command)
+            } catch where error.commandWasNotSent {
+                // The connection closed before the command went out: try once more below.
+            }
+            return try await self.run(exclusive: false, retry: false) { connection throws(RedisError) in
+                try await connection.execute(command)
             }
         }
-        throw RedisError.closedBeforeSending
+        return try await self.run(exclusive: command.needsExclusiveConnection, retry: true) { connection throws(RedisError) in
+            try await connection.execute(command)
+        }
+    }
+
+    /// Sends all `commands` together in one write, on one connection (a shared one unless a command needs a
+    /// connection of its own); one result per command, in order. Nothing from other callers comes between them.
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
+        let exclusive = commands.contains { $0.needsExclusiveConnection }
+        return try await self.run(exclusive: exclusive, retry: true) { connection throws(RedisError) in
+            try await connection.pipeline(commands)
+        }
+    }
+
+    /// Runs `body` on a shared connection, or (`exclusive`, or none ready) on a leased one; when the connection
+    /// turns out to have closed before the command was written (the server never saw it) and `retry` is set, runs
+    /// it once more on another connection.
+    private func run<Value>(
+        exclusive: Bool,
+        retry: Bool,
+        _ body: (RedisConnection) async throws(RedisError) -> Value
+    ) async throws(RedisError) -> Value {
+        var retry = retry
+        while true {
+            do {
+                if !exclusive, let connection = self.shared.connection() {
+                    return try await body(connection)
+                }
+                let lease = try await self.leaseConnection()
+                defer { lease.release() }
+                return try await body(lease.connection)
+            } catch where error.commandWasNotSent && retry {
+                retry = false
+            }
+        }
     }
 
     private func leaseConnection() async throws(RedisError) -> ConnectionLease<RedisConnection> {
+        try await Self.leaseConnection(
+            from: self.pool, timeout: self.configuration.commandTimeout, timerLoop: self.eventLoopGroup.any(),
+            lastConnectError: self.lastConnectError, configuration: self.configuration
+        )
+    }
+
+    private static func leaseConnection(
+        from pool: Pool,
+        timeout: Duration,
+        timerLoop: any EventLoop,
+        lastConnectError: LastConnectError,
+        configuration: RedisConfiguration
+    ) async throws(RedisError) -> ConnectionLease<RedisConnection> {
         // A connection that has just closed can still be handed out until the pool processes its close: give it
         // back and ask again, briefly.
         for attempt in 0..<10 {
-            let lease = try await self.leaseAnyConnection()
+            let lease = try await Self.leaseAnyConnection(
+                from: pool, timeout: timeout, timerLoop: timerLoop, lastConnectError: lastConnectError,
+                configuration: configuration
+            )
             if !lease.connection.isClosed { return lease }
             lease.release()
             do {
@@ -169,31 +224,38 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         throw RedisError.closedBeforeSending
     }
 
-    private func leaseAnyConnection() async throws(RedisError) -> ConnectionLease<RedisConnection> {
-        let timeout = self.configuration.commandTimeout
-        let pool = self.pool
+    /// One lease from the pool, failing with ``RedisError/Code/timeout`` (and the last connect error, if any) after
+    /// `timeout`. The timeout is one task scheduled on an event loop and cancelled when the lease arrives.
+    private static func leaseAnyConnection(
+        from pool: Pool,
+        timeout: Duration,
+        timerLoop: any EventLoop,
+        lastConnectError: LastConnectError,
+        configuration: RedisConfiguration
+    ) async throws(RedisError) -> ConnectionLease<RedisConnection> {
+        let request = RedisLeaseRequest()
         do {
-            return try await withThrowingTaskGroup(of: ConnectionLease<RedisConnection>?.self) { group in
-                group.addTask { try await pool.leaseConnection() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
+            return try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { continuation in
+                    guard request.start(continuation) else { return }
+                    pool.leaseConnection(request)
+                    let timer = timerLoop.scheduleTask(in: timeout.timeAmount) {
+                        let connectError = lastConnectError.value.withLock { $0 }
+                        let error = RedisError(
+                            code: .timeout,
+                            message: "no connection available within the command timeout"
+                                + (connectError.map { "; last connect attempt: \($0.serverPrefix.map { $0 + " " } ?? "")\($0.message)" }
+                                    ?? " (is the client's run() running?)"),
+                            underlying: connectError
+                        )
+                        if request.fail(error) { pool.cancelLeaseConnection(request.id) }
+                    }
+                    request.setTimer(timer)
                 }
-                let first = try await group.next()!
-                group.cancelAll()
-                // The other child may still produce a lease that nobody will use: give it back.
-                while let other = try? await group.next() { other?.release() }
-                guard let lease = first else {
-                    let connectError = self.lastConnectError.value.withLock { $0 }
-                    throw RedisError(
-                        code: .timeout,
-                        message: "no connection available within the command timeout"
-                            + (connectError.map { "; last connect attempt: \($0.serverPrefix.map { $0 + " " } ?? "")\($0.message)" }
-                                ?? " (is the client's run() running?)"),
-                        underlying: connectError
-                    )
+            } onCancel: {
+                if request.fail(RedisError(code: .cancelled, message: "the command was cancelled")) {
+                    pool.cancelLeaseConnection(request.id)
                 }
-                return lease
             }
         } catch let error as RedisError {
             throw error
@@ -204,17 +266,15 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
             case .requestCancelled:
                 throw RedisError(code: .cancelled, message: "the command was cancelled")
             case .connectionCreationCircuitBreakerTripped:
-                if let connectError = self.lastConnectError.value.withLock({ $0 }) { throw connectError }
+                if let connectError = lastConnectError.value.withLock({ $0 }) { throw connectError }
                 throw RedisError(
                     code: .connectFailed,
-                    message: "cannot connect to \(self.configuration.host):\(self.configuration.port)",
+                    message: "cannot connect to \(configuration.host):\(configuration.port)",
                     underlying: error
                 )
             default:
                 throw RedisError(code: .connectFailed, message: "no connection", underlying: error)
             }
-        } catch is CancellationError {
-            throw RedisError(code: .cancelled, message: "the command was cancelled")
         } catch {
             throw RedisError(code: .connectFailed, message: "no connection", underlying: error)
         }

@@ -18,6 +18,16 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var minimumConnections: Int
     /// The most connections the pool opens (default 16).
     public var maximumConnections: Int
+    /// How many of the pool's connections are shared by all concurrent plain commands and pipelines (default 2).
+    ///
+    /// Commands from many tasks are multiplexed over these connections: whatever is submitted while a connection's
+    /// event loop is busy goes out in one write, and replies are matched in order (automatic pipelining). That is
+    /// much cheaper than a connection per command. Blocking and connection-state commands (`BLPOP`, `SELECT`,
+    /// `MULTI`, ...) and ``RedisClient/withConnection(_:)`` still get a connection of their own. At most
+    /// `maximumConnections - 1` are shared, so one is always left for those; 0 gives every command its own leased
+    /// connection. Since replies on a connection come in order, a slow command (a huge value, a long script) delays
+    /// the replies of the others sharing its connection, and a timeout fails them all.
+    public var sharedConnections: Int
     /// How long opening a connection (TCP, `AUTH`, `SELECT`) may take (default 5 s).
     public var connectTimeout: Duration
     /// How long a command may wait, for a pooled connection and for its reply (default 10 s). A reply that does not
@@ -40,6 +50,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         database: Int? = nil,
         minimumConnections: Int = 1,
         maximumConnections: Int = 16,
+        sharedConnections: Int = 2,
         connectTimeout: Duration = .seconds(5),
         commandTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(60),
@@ -53,6 +64,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.database = database
         self.minimumConnections = minimumConnections
         self.maximumConnections = maximumConnections
+        self.sharedConnections = sharedConnections
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
         self.idleTimeout = idleTimeout

@@ -17,10 +17,17 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
     public let channel: any Channel
     private let commandTimeout: TimeAmount
     private let logger: Logger
+    /// Commands from any thread wait here for the event loop, which writes them in batches.
+    private let outbox = RedisOutbox()
+    private let handler: NIOLoopBound<RedisChannelHandler>
 
-    private init(id: Int, channel: any Channel, commandTimeout: TimeAmount, logger: Logger) {
+    private init(
+        id: Int, channel: any Channel, handler: NIOLoopBound<RedisChannelHandler>, commandTimeout: TimeAmount,
+        logger: Logger
+    ) {
         self.id = id
         self.channel = channel
+        self.handler = handler
         self.commandTimeout = commandTimeout
         self.logger = logger
     }
@@ -39,6 +46,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
         logger[metadataKey: "redis.connection.id"] = "\(id)"
         let limits = configuration.limits
         let channel: any Channel
+        let handler: NIOLoopBound<RedisChannelHandler>
         do {
             channel = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(configuration.connectTimeout.timeAmount)
@@ -51,6 +59,9 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                 }
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
+            handler = try await channel.eventLoop.submit {
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
+            }.get()
         } catch {
             throw RedisError(
                 code: .connectFailed,
@@ -59,7 +70,8 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
             )
         }
         let connection = RedisConnection(
-            id: id, channel: channel, commandTimeout: configuration.commandTimeout.timeAmount, logger: logger
+            id: id, channel: channel, handler: handler, commandTimeout: configuration.commandTimeout.timeAmount,
+            logger: logger
         )
         var setup: [RedisCommand] = []
         if let password = configuration.password {
@@ -83,7 +95,14 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
     /// Sends `command` and returns its reply; an error reply throws ``RedisError`` with code
     /// ``RedisError/Code/server``.
     public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        let value = try await self.send([command], timeout: self.commandTimeout)[0]
+        let value: RESPValue
+        do {
+            value = try await withUnsafeThrowingContinuation { continuation in
+                self.submit(RedisRequest(commands: .one(command), completion: .one(continuation), timeout: self.commandTimeout))
+            }
+        } catch {
+            throw Self.redisError(error)
+        }
         if let error = value.redisError { throw error }
         return value
     }
@@ -95,47 +114,35 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
     }
 
     func pipeline(_ commands: [RedisCommand], timeout: TimeAmount) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
-        try await self.send(commands, timeout: timeout).map { value in
+        if commands.isEmpty { return [] }
+        let values: [RESPValue]
+        do {
+            values = try await withUnsafeThrowingContinuation { continuation in
+                self.submit(RedisRequest(commands: .many(commands), completion: .many(continuation), timeout: timeout))
+            }
+        } catch {
+            throw Self.redisError(error)
+        }
+        return values.map { value in
             if let error = value.redisError { return .failure(error) }
             return .success(value)
         }
     }
 
-    private func send(_ commands: [RedisCommand], timeout: TimeAmount) async throws(RedisError) -> [RESPValue] {
-        if commands.isEmpty { return [] }
-        let eventLoop = self.channel.eventLoop
-        let deadline = eventLoop.now + timeout
-        let requests = commands.map {
-            RedisRequest(command: $0, promise: eventLoop.makePromise(of: RESPValue.self), deadline: deadline)
+    /// Hands `request` to the event loop. Only the submitter that finds the outbox empty schedules the write, so
+    /// concurrent callers share one event-loop task, one buffer and one flush (automatic pipelining).
+    private func submit(_ request: RedisRequest) {
+        guard self.outbox.submit(request) else { return }
+        let handler = self.handler
+        let outbox = self.outbox
+        self.channel.eventLoop.execute {
+            handler.value.writeQueued(from: outbox)
         }
-        let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { error in
-            // The handler never saw these (e.g. the channel was already closed): fail them here.
-            // The handler rejected them, or never saw them (the channel was already closed): the server did not get
-            // them. Any other write failure may have sent part of the bytes, so it is not marked retryable.
-            let redisError: RedisError
-            if let error = error as? RedisError {
-                redisError = error
-            } else if let error = error as? ChannelError, error == .ioOnClosedChannel {
-                redisError = .closedBeforeSending
-            } else {
-                redisError = RedisError(code: .connectionClosed, message: "writing to the connection failed", underlying: error)
-            }
-            for request in requests { request.promise.fail(redisError) }
-        }
-        self.channel.writeAndFlush(requests, promise: written)
-        var values: [RESPValue] = []
-        values.reserveCapacity(requests.count)
-        for request in requests {
-            do {
-                values.append(try await request.promise.futureResult.get())
-            } catch let error as RedisError {
-                throw error
-            } catch {
-                throw RedisError(code: .connectionClosed, message: "the connection failed", underlying: error)
-            }
-        }
-        return values
+    }
+
+    private static func redisError(_ error: any Error) -> RedisError {
+        if let error = error as? RedisError { return error }
+        return RedisError(code: .connectionClosed, message: "the connection failed", underlying: error)
     }
 
     /// `true` once the connection is closed (or closing).

@@ -3,26 +3,37 @@ import NIOCore
 /// The request/reply bookkeeping of one connection, as a pure value type: requests go in, replies and closes come
 /// in, and it answers with what to do. RESP2 replies arrive in request order, so a FIFO queue matches them.
 ///
-/// `Request` is generic so tests can drive it without promises or channels.
+/// A request may expect several replies (a pipeline is one request): it stays at the head until the last of them
+/// has arrived, so a pipeline needs one completion rather than one per command.
+///
+/// `Request` is generic so tests can drive it without continuations or channels.
 struct RedisConnectionStateMachine<Request> {
     private enum State {
         case open
         case closed(RedisError)
     }
 
+    private struct Entry {
+        var request: Request
+        /// Replies still to come for this request.
+        var remaining: Int
+    }
+
     private var state: State = .open
-    private(set) var pending = CircularBuffer<Request>(initialCapacity: 16)
+    private var pending = CircularBuffer<Entry>(initialCapacity: 16)
 
     enum EnqueueAction {
-        /// Write the requests' commands; they wait for replies.
+        /// Write the request's commands; it waits for its replies.
         case write
-        /// The connection is closed: fail the requests with this error.
+        /// The connection is closed: fail the request with this error.
         case fail(RedisError)
     }
 
     enum ReceiveAction {
-        /// Complete this request with the value.
-        case succeed(Request)
+        /// The reply belongs to this request, which waits for more.
+        case partOf(Request)
+        /// The reply is the last one for this request: complete it.
+        case completes(Request)
         /// A reply nobody asked for: the stream is out of sync. Close, failing these requests.
         case closeAndFail([Request], RedisError)
         /// Already closed; drop the value.
@@ -34,13 +45,18 @@ struct RedisConnectionStateMachine<Request> {
         return false
     }
 
-    /// The oldest request still waiting for its reply.
-    var head: Request? { self.pending.first }
+    /// The oldest request still waiting for a reply.
+    var head: Request? { self.pending.first?.request }
 
-    mutating func enqueue(_ requests: some Collection<Request>) -> EnqueueAction {
+    /// Requests still waiting for a reply.
+    var count: Int { self.pending.count }
+
+    /// Queues `request`, which expects `replies` replies (at least 1).
+    mutating func enqueue(_ request: Request, replies: Int) -> EnqueueAction {
         switch self.state {
         case .open:
-            self.pending.append(contentsOf: requests)
+            precondition(replies > 0, "a request must expect at least one reply")
+            self.pending.append(Entry(request: request, remaining: replies))
             return .write
         case .closed(let error):
             return .fail(error)
@@ -52,10 +68,17 @@ struct RedisConnectionStateMachine<Request> {
         case .closed:
             return .ignore
         case .open:
-            if let request = self.pending.popFirst() { return .succeed(request) }
-            let error = RedisError.protocolError("received a reply with no command waiting for it")
-            self.state = .closed(error)
-            return .closeAndFail([], error)
+            guard let head = self.pending.first else {
+                let error = RedisError.protocolError("received a reply with no command waiting for it")
+                self.state = .closed(error)
+                return .closeAndFail([], error)
+            }
+            if head.remaining == 1 {
+                self.pending.removeFirst()
+                return .completes(head.request)
+            }
+            self.pending[self.pending.startIndex].remaining -= 1
+            return .partOf(head.request)
         }
     }
 
@@ -63,7 +86,7 @@ struct RedisConnectionStateMachine<Request> {
     mutating func close(_ error: RedisError) -> [Request] {
         guard case .open = self.state else { return [] }
         self.state = .closed(error)
-        let failed = Array(self.pending)
+        let failed = self.pending.map(\.request)
         self.pending.removeAll()
         return failed
     }

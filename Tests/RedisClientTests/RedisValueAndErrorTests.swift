@@ -55,32 +55,48 @@ final class RedisValueAndErrorTests: XCTestCase {
 final class RedisConnectionStateMachineTests: XCTestCase {
     func testRepliesCompleteRequestsInOrder() {
         var machine = RedisConnectionStateMachine<Int>()
-        guard case .write = machine.enqueue([1, 2]) else { return XCTFail() }
-        guard case .write = machine.enqueue([3]) else { return XCTFail() }
+        guard case .write = machine.enqueue(1, replies: 1) else { return XCTFail() }
+        guard case .write = machine.enqueue(2, replies: 1) else { return XCTFail() }
+        guard case .write = machine.enqueue(3, replies: 1) else { return XCTFail() }
         var completed: [Int] = []
         for _ in 0..<3 {
-            guard case .succeed(let request) = machine.receive() else { return XCTFail() }
+            guard case .completes(let request) = machine.receive() else { return XCTFail() }
             completed.append(request)
         }
         XCTAssertEqual(completed, [1, 2, 3])
         XCTAssertNil(machine.head)
     }
 
+    func testPipelineRequestTakesAllItsRepliesBeforeTheNextRequest() {
+        var machine = RedisConnectionStateMachine<Int>()
+        _ = machine.enqueue(1, replies: 3)
+        _ = machine.enqueue(2, replies: 1)
+        guard case .partOf(1) = machine.receive() else { return XCTFail() }
+        guard case .partOf(1) = machine.receive() else { return XCTFail() }
+        guard case .completes(1) = machine.receive() else { return XCTFail() }
+        XCTAssertEqual(machine.head, 2)
+        guard case .completes(2) = machine.receive() else { return XCTFail() }
+        XCTAssertEqual(machine.count, 0)
+    }
+
     func testUnsolicitedReplyClosesTheConnection() {
         var machine = RedisConnectionStateMachine<Int>()
         guard case .closeAndFail(_, let error) = machine.receive() else { return XCTFail() }
         XCTAssertEqual(error.code, .protocolError)
-        guard case .fail = machine.enqueue([1]) else { return XCTFail("closed connection accepted a request") }
+        guard case .fail = machine.enqueue(1, replies: 1) else { return XCTFail("closed connection accepted a request") }
     }
 
     func testCloseFailsEveryPendingRequestOnce() {
         var machine = RedisConnectionStateMachine<Int>()
-        _ = machine.enqueue([1, 2, 3])
+        _ = machine.enqueue(1, replies: 1)
+        _ = machine.enqueue(2, replies: 2)
+        _ = machine.enqueue(3, replies: 1)
         _ = machine.receive()
+        _ = machine.receive()  // half of 2
         XCTAssertEqual(machine.close(.connectionClosed), [2, 3])
         XCTAssertEqual(machine.close(.connectionClosed), [])
         guard case .ignore = machine.receive() else { return XCTFail() }
-        guard case .fail(let error) = machine.enqueue([4]) else { return XCTFail() }
+        guard case .fail(let error) = machine.enqueue(4, replies: 1) else { return XCTFail() }
         XCTAssertEqual(error.code, .connectionClosed)
     }
 }

@@ -1,0 +1,120 @@
+import Synchronization
+import _ConnectionPoolModule
+
+/// A few pooled connections that ``RedisClient`` keeps leased and shares between all concurrent callers of plain
+/// commands and pipelines (automatic pipelining).
+///
+/// A ``RedisConnection`` matches replies to commands in order and batches everything submitted while its event
+/// loop is busy into one write, so many callers on one connection cost one system call per batch each way instead
+/// of one per command, and no lease per command. Getting a connection is a lock and a check; when a slot has none
+/// (at start, after its connection broke, while the server is down) it returns `nil` and starts leasing one in the
+/// background, and the caller leases a connection of its own meanwhile, with the usual timeout and errors.
+///
+/// The connections come from the pool, so they are authenticated, selected, created with backoff and closed at
+/// shutdown like any other; a slot gives its lease back when the connection closes (broken, timed out, shut down).
+///
+/// Thread safety: `Sendable`.
+final class RedisSharedConnections: Sendable {
+    private enum State {
+        /// No connection; lease one when asked, but not before `retryAfter` (after a failed lease).
+        case idle(retryAfter: ContinuousClock.Instant?)
+        case leasing
+        case ready(RedisConnection)
+        case shutDown
+    }
+
+    private final class Slot: Sendable {
+        let state = Mutex(State.idle(retryAfter: nil))
+    }
+
+    /// How long a slot waits after a failed lease before trying again (the pool backs off connecting by itself; this
+    /// only keeps a failing pool from being asked once per command).
+    static let retryDelay: Duration = .milliseconds(100)
+
+    private let slots: [Slot]
+    private let next = Atomic<UInt>(0)
+    private let lease: @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>
+
+    /// - Parameters:
+    ///   - count: how many connections to share (0: none, every command leases its own).
+    ///   - lease: leases a connection from the pool, bounded by the command timeout.
+    init(count: Int, lease: @escaping @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>) {
+        self.slots = (0..<max(0, count)).map { _ in Slot() }
+        self.lease = lease
+    }
+
+    /// A shared connection that is open, taking turns between the slots; `nil` when none is ready (starting to
+    /// lease for each slot that has none).
+    func connection() -> RedisConnection? {
+        let count = self.slots.count
+        guard count > 0 else { return nil }
+        let first = Int(self.next.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(count))
+        for offset in 0..<count {
+            let slot = self.slots[(first + offset) % count]
+            let (connection, refill) = slot.state.withLock { state -> (RedisConnection?, Bool) in
+                switch state {
+                case .ready(let connection):
+                    if !connection.isClosed { return (connection, false) }
+                    // Closed, and its close callback has not run yet: it will release the lease.
+                    state = .leasing
+                    return (nil, true)
+                case .idle(let retryAfter):
+                    if let retryAfter, ContinuousClock.now < retryAfter { return (nil, false) }
+                    state = .leasing
+                    return (nil, true)
+                case .leasing, .shutDown:
+                    return (nil, false)
+                }
+            }
+            if refill { self.refill(slot) }
+            if let connection { return connection }
+        }
+        return nil
+    }
+
+    /// Stops sharing: closes the shared connections and never leases again.
+    func shutdown() {
+        for slot in self.slots {
+            let connection = slot.state.withLock { state -> RedisConnection? in
+                defer { state = .shutDown }
+                if case .ready(let connection) = state { return connection }
+                return nil
+            }
+            connection?.close()
+        }
+    }
+
+    private func refill(_ slot: Slot) {
+        let lease = self.lease
+        Task {
+            let leased: ConnectionLease<RedisConnection>
+            do throws(RedisError) {
+                leased = try await lease()
+            } catch {
+                slot.state.withLock { state in
+                    guard case .leasing = state else { return }
+                    state = error.code == .poolShutdown
+                        ? .shutDown : .idle(retryAfter: ContinuousClock.now + Self.retryDelay)
+                }
+                return
+            }
+            let connection = leased.connection
+            let installed = slot.state.withLock { state in
+                guard case .leasing = state else { return false }
+                state = .ready(connection)
+                return true
+            }
+            guard installed else {
+                leased.release()
+                return
+            }
+            // Exactly one release per lease: when the connection closes, for whatever reason.
+            connection.onClose { _ in
+                slot.state.withLock { state in
+                    if case .ready(let current) = state, current === connection { state = .idle(retryAfter: nil) }
+                }
+                leased.release()
+            }
+        }
+    }
+}
