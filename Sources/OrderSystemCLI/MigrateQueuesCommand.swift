@@ -32,10 +32,15 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
 
     /// Resolves the configuration against `environment`.
     public func resolve(environment: [String: String]) throws -> SystemConfiguration {
+        try Self.resolve(common: self.common, environment: environment)
+    }
+
+    /// The configuration of a command that only talks to RabbitMQ (this one and `replay-dlq`).
+    static func resolve(common: CommonOptions, environment: [String: String]) throws -> SystemConfiguration {
         let resolver = SettingResolver(environment: environment)
         let database = try DatabaseOptions.parse([])
         return try SystemConfiguration.resolve(
-            common: self.common,
+            common: common,
             orderDatabase: try .plain(.order, options: database, resolver: resolver),
             analyticsDatabase: try .plain(.analytics, options: database, resolver: resolver),
             defaults: .servers,
@@ -64,31 +69,9 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
         configuration: SystemConfiguration, queues: [String] = Self.queues
     ) async throws -> RabbitMQQueueMigration.Report {
         let logger = ServiceLogging.logger(service: "migrate-queues", level: configuration.logLevel)
-        let settings = configuration.backends
-        let amqp: AMQPConnectionConfiguration
-        do {
-            amqp = try AMQPConnectionConfiguration(url: settings.rabbitmqURL)
-        } catch {
-            throw UnsupportedBackendError(description: "RABBITMQ_URL is not a valid amqp:// URL: \(error)")
-        }
-        let client = AMQPClient(configuration: amqp, logger: logger)
-        let running = BackgroundService(client)
-        do {
-            do {
-                try await client.waitUntilConnected(timeout: settings.brokerConnectTimeout)
-            } catch {
-                throw UnsupportedBackendError(
-                    description: "RabbitMQ at \(amqp.host):\(amqp.port) did not answer within "
-                        + "\(DurationParser.format(settings.brokerConnectTimeout)) (RABBITMQ_URL; BROKER_CONNECT_TIMEOUT)"
-                )
-            }
+        return try await AdminAMQPConnection.with(configuration.backends, logger: logger) { client in
             let topology = OrderTopology.topology(queues: queues, retryDelays: configuration.analytics.retryDelays)
-            let report = try await RabbitMQQueueMigration.migrate(client: client, topology: topology, logger: logger)
-            await running.stop()
-            return report
-        } catch {
-            await running.stop()
-            throw error
+            return try await RabbitMQQueueMigration.migrate(client: client, topology: topology, logger: logger)
         }
     }
 

@@ -17,7 +17,7 @@ public struct OrderSystemCommand: AsyncParsableCommand {
             """,
         subcommands: [
             AllCommand.self, OrderServiceCommand.self, AnalyticsServiceCommand.self, NotificationWorkerCommand.self,
-            MigrateCommand.self, MigrateQueuesCommand.self, HealthcheckCommand.self,
+            MigrateCommand.self, MigrateQueuesCommand.self, ReplayDeadLettersCommand.self, HealthcheckCommand.self,
         ],
         defaultSubcommand: AllCommand.self
     )

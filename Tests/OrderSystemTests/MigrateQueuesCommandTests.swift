@@ -33,22 +33,8 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
 
     // MARK: helpers
 
-    private static func withConnection<T>(_ body: (AMQPChannel) async throws -> T) async throws -> T {
-        let connection = try await AMQPConnection.connect(
-            configuration: try AMQPConnectionConfiguration(url: try RabbitMQTestTopology.url()), logger: testLogger("amqp"))
-        do {
-            let channel = try await connection.openChannel()
-            let result = try await body(channel)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-    }
-
     private static func deleteHoldingQueues() async throws {
-        try await Self.withConnection { channel in
+        try await RabbitMQTestTopology.withChannel { channel in
             for queue in Self.queues { _ = try await channel.queueDelete(name: RabbitMQQueueMigration.holdingQueueName(queue)) }
         }
     }
@@ -79,7 +65,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
     /// The original's deployment: `orders` topic exchange, both queues durable without arguments, bound with
     /// `order.created`, holding `count` events published as the original did (persistent JSON).
     private static func declareOriginalQueues(count: Int) async throws {
-        try await Self.withConnection { channel in
+        try await RabbitMQTestTopology.withChannel { channel in
             try await channel.exchangeDeclare(name: OrderTopology.exchange, type: .topic, durable: true)
             for queue in Self.queues {
                 _ = try await channel.queueDeclare(name: queue, durable: true)
@@ -108,7 +94,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
 
     private static func exists(_ queue: String) async throws -> Bool {
         do {
-            _ = try await Self.withConnection { try await $0.queueDeclare(name: queue, passive: true) }
+            _ = try await RabbitMQTestTopology.withChannel { try await $0.queueDeclare(name: queue, passive: true) }
             return true
         } catch let error as AMQPError where error.replyCode == 404 {
             return false
@@ -149,7 +135,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
                 .declare(OrderTopology.topology(queues: Self.queues))
         }
         // Every message is there, body and properties intact.
-        try await Self.withConnection { channel in
+        try await RabbitMQTestTopology.withChannel { channel in
             for queue in Self.queues {
                 var seen: Set<String> = []
                 while let delivery = try await channel.get(queue: queue, noAck: true) {
@@ -178,7 +164,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
             try await RabbitMQBroker(client: client, logger: testLogger("broker")).declare(
                 OrderTopology.topology(queues: Self.queues, retryDelays: [.seconds(600), .seconds(700), .seconds(800)]))
         }
-        try await Self.withConnection { channel in
+        try await RabbitMQTestTopology.withChannel { channel in
             try await channel.confirmSelect()
             for index in 0..<5 {
                 try await channel.publish(
@@ -220,7 +206,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
         withExtendedLifetime(consumer) {}
         try await connection.close()
         // Nothing was touched: the original's messages are all still there.
-        let counts = try await Self.withConnection { channel in
+        let counts = try await RabbitMQTestTopology.withChannel { channel in
             try await Self.queues.asyncMap { try await channel.queueDeclare(name: $0, passive: true).messageCount }
         }
         XCTAssertEqual(counts, [3, 3])
@@ -231,7 +217,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
     func testResumesInterruptedRun() async throws {
         let queue = OrderTopology.analyticsQueue
         let holding = RabbitMQQueueMigration.holdingQueueName(queue)
-        try await Self.withConnection { channel in
+        try await RabbitMQTestTopology.withChannel { channel in
             _ = try await channel.queueDeclare(name: holding, durable: true)
             try await channel.confirmSelect()
             for index in 0..<7 {
@@ -246,7 +232,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
         XCTAssertNil(report[OrderTopology.notificationsQueue], "\(report)")
         let holdingExists = try await Self.exists(holding)
         XCTAssertFalse(holdingExists)
-        let count = try await Self.withConnection { try await $0.queueDeclare(name: queue, passive: true).messageCount }
+        let count = try await RabbitMQTestTopology.withChannel { try await $0.queueDeclare(name: queue, passive: true).messageCount }
         XCTAssertEqual(count, 7)
     }
 

@@ -9,20 +9,32 @@ public enum RabbitMQTestTopology {
         try RealServers.require("RABBITMQ_URL")
     }
 
+    /// Runs `body` on a channel of a connection of its own to the stack's RabbitMQ, closed afterwards.
+    public static func withChannel<T>(_ body: (AMQPChannel) async throws -> T) async throws -> T {
+        let connection = try await AMQPConnection.connect(
+            configuration: try AMQPConnectionConfiguration(url: try Self.url()), logger: testLogger("amqp"))
+        do {
+            let channel = try await connection.openChannel()
+            let result = try await body(channel)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     /// Deletes `analytics.orders`, `notifications.orders`, their retry and dead-letter queues, and both exchanges.
     public static func deleteOrderTopology() async throws {
-        let connection = try await AMQPConnection.connect(
-            configuration: try AMQPConnectionConfiguration(url: try Self.url()), logger: testLogger("amqp")
-        )
-        let channel = try await connection.openChannel()
-        for queue in ["analytics.orders", "notifications.orders"] {
-            for name in [queue, "\(queue).dlq", "\(queue).retry.1", "\(queue).retry.2", "\(queue).retry.3"] {
-                _ = try await channel.queueDelete(name: name)
+        try await Self.withChannel { channel in
+            for queue in ["analytics.orders", "notifications.orders"] {
+                for name in [queue, "\(queue).dlq", "\(queue).retry.1", "\(queue).retry.2", "\(queue).retry.3"] {
+                    _ = try await channel.queueDelete(name: name)
+                }
+            }
+            for exchange in ["orders", "orders.dlx"] {
+                try await channel.exchangeDelete(name: exchange)
             }
         }
-        for exchange in ["orders", "orders.dlx"] {
-            try await channel.exchangeDelete(name: exchange)
-        }
-        try await connection.close()
     }
 }

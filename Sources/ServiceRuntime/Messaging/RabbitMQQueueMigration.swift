@@ -244,11 +244,12 @@ public enum RabbitMQQueueMigration {
         }
     }
 
-    /// Moves every message of `source` into `destination` (default exchange): confirmed copies, then acks. Returns
-    /// how many were moved.
-    static func move(client: AMQPClient, from source: String, to destination: String, logger: Logger) async throws
-        -> Int
-    {
+    /// Moves every message of `source` (at most `limit`) into `destination` (default exchange): confirmed copies,
+    /// with their properties passed through `rewrite`, then acks. Returns how many were moved.
+    static func move(
+        client: AMQPClient, from source: String, to destination: String, limit: Int = .max,
+        rewrite: (inout AMQPBasicProperties) -> Void = { _ in }, logger: Logger
+    ) async throws -> Int {
         guard try await Self.passiveDeclare(client: client, name: destination) != nil else {
             throw Failure("cannot move the messages of \(source): queue \(destination) does not exist")
         }
@@ -257,12 +258,13 @@ public enum RabbitMQQueueMigration {
             var moved = 0
             while true {
                 var batch: [AMQPDelivery] = []
-                while batch.count < Self.batchSize, let delivery = try await channel.get(queue: source) {
+                while batch.count < min(Self.batchSize, limit - moved), let delivery = try await channel.get(queue: source) {
                     batch.append(delivery)
                 }
                 guard let last = batch.last else { break }
                 let copies = batch.map { delivery in
                     var properties = delivery.properties
+                    rewrite(&properties)
                     properties.deliveryMode = .persistent
                     return AMQPOutboundMessage(
                         body: delivery.body, exchange: "", routingKey: destination, properties: properties)
