@@ -46,8 +46,9 @@ let package = Package(
         .executableTarget(
             name: "ordersystem-bench",
             dependencies: [
-                "MySQLClient", "RedisClient", "ServiceRuntime", "AMQPClient",
+                "MySQLClient", "RedisClient", "ServiceRuntime", "AMQPClient", "OrderEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

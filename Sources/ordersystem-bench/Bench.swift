@@ -2,6 +2,7 @@
 // so benchmarks/redis and benchmarks/mysql can print our rate beside redis-benchmark's and sysbench's, and
 // benchmarks/amqp our publish (confirmed) and consume rates beside the CPU they and the broker used.
 import ArgumentParser
+import Logging
 import ServiceRuntime
 import Synchronization
 
@@ -10,7 +11,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ordersystem-bench",
         abstract: "Throughput of our Redis, MySQL and AMQP clients against real servers.",
-        subcommands: [RedisGet.self, MySQLPointSelect.self, AMQPPublish.self, AMQPConsume.self]
+        subcommands: [RedisGet.self, MySQLPointSelect.self, AMQPPublish.self, AMQPConsume.self, PublishOrders.self, HelloServer.self]
     )
 }
 
@@ -45,4 +46,11 @@ final class Counter: Sendable {
     /// Adds `value` and returns the value before.
     func add(returning value: Int) -> Int { self.count.add(value, ordering: .relaxed).oldValue }
     var value: Int { self.count.load(ordering: .relaxed) }
+}
+
+/// A logger that only reports errors: the benchmarks print their own results.
+func quietLogger() -> Logger {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    return logger
 }
