@@ -37,18 +37,23 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
         public var keepAliveFrequency: Duration?
         /// After connection attempts have failed for this long, waiting requests fail instead of waiting on.
         public var circuitBreakerTripAfter: Duration
+        /// How long a request may wait for a connection (all busy, or none could be opened yet) before it fails
+        /// with a ``MySQLError/Code/timeout`` error; `nil` to wait until one is free or the circuit breaker trips.
+        public var leaseTimeout: Duration?
 
         /// Defaults: 0 to 16 connections, 60 s idle timeout, a ping every 30 s, requests fail after 15 s of failed
-        /// connection attempts.
+        /// connection attempts or after waiting 30 s for a connection.
         public init(
             minimumConnections: Int = 0, maximumConnections: Int = 16, idleTimeout: Duration = .seconds(60),
-            keepAliveFrequency: Duration? = .seconds(30), circuitBreakerTripAfter: Duration = .seconds(15)
+            keepAliveFrequency: Duration? = .seconds(30), circuitBreakerTripAfter: Duration = .seconds(15),
+            leaseTimeout: Duration? = .seconds(30)
         ) {
             self.minimumConnections = minimumConnections
             self.maximumConnections = maximumConnections
             self.idleTimeout = idleTimeout
             self.keepAliveFrequency = keepAliveFrequency
             self.circuitBreakerTripAfter = circuitBreakerTripAfter
+            self.leaseTimeout = leaseTimeout
         }
     }
 

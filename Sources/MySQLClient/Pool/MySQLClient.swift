@@ -2,8 +2,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
-import _ConnectionPoolModule
 
 /// A MySQL/MariaDB client with a connection pool: the type most code uses.
 ///
@@ -27,23 +25,17 @@ import _ConnectionPoolModule
 /// }   // COMMIT, or ROLLBACK if the closure throws
 /// ```
 ///
-/// Built on postgres-nio's `_ConnectionPoolModule`: minimum and maximum connections, idle timeout, keep-alive
-/// `COM_PING`; a connection that closes (killed, network failure, timed-out query) leaves the pool and is replaced.
+/// The pool (``MySQLConfiguration/Pool``) keeps minimum and maximum connections, closes idle ones after the idle
+/// timeout, pings idle ones (`COM_PING`), bounds the wait for a connection, and trips a circuit breaker when
+/// connecting keeps failing; a connection that closes (killed, network failure, timed-out query) leaves the pool and
+/// is replaced.
 ///
 /// Thread-safety: `Sendable`; share one client across tasks.
 public final class MySQLClient: Service, Sendable {
-    typealias Pool = ConnectionPool<
-        MySQLConnection, MySQLConnection.ID, ConnectionIDGenerator, ConnectionRequest<MySQLConnection>,
-        ConnectionRequest<MySQLConnection>.ID, MySQLKeepAliveBehavior, NoOpConnectionPoolMetrics<Int>,
-        ContinuousClock
-    >
-
     /// The configuration the client was created with.
     public let configuration: MySQLConfiguration
-    let pool: Pool
+    let pool: MySQLConnectionPool
     let logger: Logger
-    /// Why the last connection attempt failed, so a request the pool cannot serve says why (e.g. a wrong password).
-    private let lastConnectError: LastConnectError
 
     /// Creates a client; nothing connects until ``run()`` runs.
     ///
@@ -56,33 +48,11 @@ public final class MySQLClient: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        let lastConnectError = LastConnectError()
-        self.lastConnectError = lastConnectError
-        var poolConfiguration = ConnectionPoolConfiguration()
-        poolConfiguration.minimumConnectionCount = configuration.pool.minimumConnections
-        poolConfiguration.maximumConnectionSoftLimit = configuration.pool.maximumConnections
-        poolConfiguration.maximumConnectionHardLimit = configuration.pool.maximumConnections
-        poolConfiguration.idleTimeout = configuration.pool.idleTimeout
-        poolConfiguration.circuitBreakerTripAfter = configuration.pool.circuitBreakerTripAfter
-        self.pool = Pool(
-            configuration: poolConfiguration,
-            idGenerator: ConnectionIDGenerator(),
-            keepAliveBehavior: MySQLKeepAliveBehavior(frequency: configuration.pool.keepAliveFrequency),
-            observabilityDelegate: NoOpConnectionPoolMetrics(connectionIDType: Int.self),
-            clock: ContinuousClock()
-        ) { id, _ in
-            do {
-                let connection = try await MySQLConnection.connect(
-                    configuration: configuration, id: id, eventLoop: eventLoopGroup.any(), logger: logger)
-                lastConnectError.value.withLock { $0 = nil }
-                return ConnectionAndMetadata(connection: connection, maximalStreamsOnConnection: 1)
-            } catch {
-                let mysqlError = error as? MySQLError
-                    ?? MySQLError(code: .connectionClosed, message: "connecting failed: \(error)")
-                lastConnectError.value.withLock { $0 = mysqlError }
-                logger.warning("MySQL connection attempt failed", metadata: ["error": "\(mysqlError)"])
-                throw mysqlError
-            }
+        self.pool = MySQLConnectionPool(
+            configuration: configuration.pool, eventLoopGroup: eventLoopGroup, logger: logger
+        ) { id in
+            try await MySQLConnection.connect(
+                configuration: configuration, id: id, eventLoop: eventLoopGroup.any(), logger: logger)
         }
     }
 
@@ -96,34 +66,34 @@ public final class MySQLClient: Service, Sendable {
 
     /// Leases a connection for `body` and returns it to the pool afterwards. A connection found closed is
     /// dropped and another one leased.
+    ///
+    /// Throws a ``MySQLError/Code/timeout`` error when no connection is free within
+    /// ``MySQLConfiguration/Pool/leaseTimeout``.
     public func withConnection<Result>(_ body: (MySQLConnection) async throws -> Result) async throws -> Result {
-        let lease = try await self.lease()
+        let connection = try await self.pool.lease()
         let result: Result
         do {
-            result = try await body(lease.connection)
+            result = try await body(connection)
         } catch {
-            await self.release(lease)
+            await self.release(connection)
             throw error
         }
-        await self.release(lease)
+        await self.release(connection)
         return result
     }
 
-    /// Hands a connection back; a closed one only after the pool has seen it close, so it is never leased again.
-    private func release(_ lease: ConnectionLease<MySQLConnection>) async {
-        if !lease.connection.isClosed && lease.connection.isInTransaction {
+    /// Hands a connection back; a closed one is dropped, so it is never leased again.
+    private func release(_ connection: MySQLConnection) async {
+        if !connection.isClosed && connection.isInTransaction {
             // A transaction left open (e.g. a manual START TRANSACTION) must not reach the next user.
             self.logger.warning("a pooled connection came back inside a transaction; rolling back")
             do {
-                try await lease.connection.query("ROLLBACK")
+                try await connection.query("ROLLBACK")
             } catch {
-                lease.connection.close()
+                connection.close()
             }
         }
-        if lease.connection.isClosed {
-            try? await lease.connection.channel.closeFuture.get()
-        }
-        lease.release()
+        self.pool.release(connection)
     }
 
     /// Runs `sql` on a pooled connection; see ``MySQLConnection/query(_:_:timeout:)``.
@@ -149,32 +119,9 @@ public final class MySQLClient: Service, Sendable {
     public func ping() async throws {
         try await self.withConnection { try await $0.ping() }
     }
-
-    private func lease() async throws -> ConnectionLease<MySQLConnection> {
-        for _ in 0..<4 {
-            let lease: ConnectionLease<MySQLConnection>
-            do {
-                lease = try await self.pool.leaseConnection()
-            } catch let error as ConnectionPoolError {
-                if error == .connectionCreationCircuitBreakerTripped,
-                    var cause = self.lastConnectError.value.withLock({ $0 })
-                {
-                    // Keep the cause's code (e.g. authenticationFailed) so callers can tell why.
-                    cause.message = "no connection from the pool: \(cause.message)"
-                    throw cause
-                }
-                throw MySQLError(code: .poolUnavailable, message: "no connection from the pool: \(error)")
-            }
-            if !lease.connection.isClosed { return lease }
-            // Closed under us (killed, network): the pool learns it through onClose and replaces it.
-            lease.connection.close()
-            await self.release(lease)
-        }
-        throw MySQLError(code: .connectionClosed, message: "every leased connection was closed")
-    }
 }
 
-extension MySQLConnection: PooledConnection {
+extension MySQLConnection {
     /// Registers `closure` to run when the connection has closed.
     public func onClose(_ closure: @escaping @Sendable ((any Error)?) -> Void) {
         self.channel.closeFuture.whenComplete { result in
@@ -183,20 +130,5 @@ extension MySQLConnection: PooledConnection {
             case .failure(let error): closure(error)
             }
         }
-    }
-}
-
-/// The last connection failure, shared by the client and its connection factory.
-final class LastConnectError: Sendable {
-    let value = Mutex<MySQLError?>(nil)
-}
-
-/// Pings idle pooled connections.
-struct MySQLKeepAliveBehavior: ConnectionKeepAliveBehavior {
-    let frequency: Duration?
-    var keepAliveFrequency: Duration? { self.frequency }
-
-    func runKeepAlive(for connection: MySQLConnection) async throws {
-        try await connection.ping()
     }
 }
