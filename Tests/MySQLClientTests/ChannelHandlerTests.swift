@@ -15,7 +15,6 @@ final class ChannelHandlerTests: XCTestCase {
         self.connectPromise = self.channel.eventLoop.makePromise(of: MySQLConnectionInfo.self)
         let authentication = MySQLAuthenticationStateMachine(
             username: "orderuser", password: "orderpass", database: "order_db", encryptor: nil)
-        try self.channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MySQLPacketDecoder()))
         try self.channel.pipeline.syncOperations.addHandler(
             MySQLChannelHandler(
                 authentication: authentication, connectTimeout: .seconds(5), connectPromise: self.connectPromise,

@@ -1,11 +1,48 @@
 import Logging
 import NIOCore
 
-/// A command handed to the channel, with the promise its result completes.
+/// A command handed to the channel, with what its result completes.
 struct MySQLRequest: Sendable {
+    /// Who waits for the result.
+    enum Completion: Sendable {
+        /// A NIO promise (tests, and callers on the event loop).
+        case promise(EventLoopPromise<MySQLCommandResult>)
+        /// An `async` caller: resuming it directly saves the future's callback registration, which from outside
+        /// the event loop is one more hop onto it per statement.
+        case continuation(UnsafeContinuation<MySQLCommandResult, any Error>)
+    }
+
     var command: MySQLCommand
-    var promise: EventLoopPromise<MySQLCommandResult>
+    var completion: Completion
     var timeout: TimeAmount?
+
+    init(command: MySQLCommand, promise: EventLoopPromise<MySQLCommandResult>, timeout: TimeAmount?) {
+        self.command = command
+        self.completion = .promise(promise)
+        self.timeout = timeout
+    }
+
+    init(
+        command: MySQLCommand, continuation: UnsafeContinuation<MySQLCommandResult, any Error>, timeout: TimeAmount?
+    ) {
+        self.command = command
+        self.completion = .continuation(continuation)
+        self.timeout = timeout
+    }
+
+    func succeed(_ result: MySQLCommandResult) {
+        switch self.completion {
+        case .promise(let promise): promise.succeed(result)
+        case .continuation(let continuation): continuation.resume(returning: result)
+        }
+    }
+
+    func fail(_ error: any Error) {
+        switch self.completion {
+        case .promise(let promise): promise.fail(error)
+        case .continuation(let continuation): continuation.resume(throwing: error)
+        }
+    }
 }
 
 /// What the handshake told us.
@@ -19,14 +56,27 @@ struct MySQLConnectionInfo: Sendable {
 ///
 /// Thread-safety: used on its channel's event loop only.
 final class MySQLChannelHandler: ChannelDuplexHandler {
-    typealias InboundIn = MySQLPacket
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = MySQLRequest
     typealias OutboundOut = ByteBuffer
 
     private var state: MySQLConnectionStateMachine
+    /// Packets are split off the bytes read here rather than in a `ByteToMessageHandler` in front: its generic
+    /// decode loop and the `NIOAny` boxing of every packet cost several per cent of the client's CPU (perf).
+    private var decoder = MySQLPacketDecoder()
+    /// The start of a packet whose rest has not arrived yet.
+    private var partial: ByteBuffer?
     private var queue = CircularBuffer<MySQLRequest>()
     private var current: MySQLRequest?
+    /// The connect timeout.
     private var timeoutTask: Scheduled<Void>?
+    /// When the running command times out, if it has a timeout.
+    private var commandDeadline: NIODeadline?
+    /// One timer for all commands, not one per command: it fires at the deadline of the command that was running
+    /// when it was set and, if a later command runs by then, is set again for that one's deadline. Scheduling and
+    /// cancelling a NIO timer per statement cost measurable time at tens of thousands of statements a second.
+    private var commandTimer: Scheduled<Void>?
+    private var commandTimerDeadline: NIODeadline?
     private let connectPromise: EventLoopPromise<MySQLConnectionInfo>
     private let connectTimeout: TimeAmount
     private var context: ChannelHandlerContext?
@@ -56,8 +106,26 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let packet = Self.unwrapInboundIn(data)
-        self.run(self.state.packetReceived(packet))
+        var buffer = Self.unwrapInboundIn(data)
+        if var partial = self.partial {
+            self.partial = nil
+            partial.writeBuffer(&buffer)
+            buffer = partial
+        }
+        do {
+            while !self.state.isClosed, let packet = try self.decoder.next(from: &buffer) {
+                self.run(self.state.packetReceived(packet))
+            }
+        } catch {
+            self.errorCaught(context: context, error: error)
+            return
+        }
+        if buffer.readableBytes > 0, !self.state.isClosed {
+            // Copied, so the channel's receive buffer is not held (it is reused for the next read when unshared).
+            var rest = context.channel.allocator.buffer(capacity: max(buffer.readableBytes, 1024))
+            rest.writeBuffer(&buffer)
+            self.partial = rest
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -73,10 +141,15 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = Self.unwrapOutboundIn(data)
         promise?.succeed()
-        if self.state.isClosed {
-            request.promise.fail(MySQLError(code: .connectionClosed, message: "the connection is closed"))
+        self.submit(Self.unwrapOutboundIn(data))
+    }
+
+    /// Queues `request`, or fails it when the connection is closed. ``MySQLConnection`` calls this directly on the
+    /// event loop instead of writing through the pipeline: a closed pipeline would drop the request silently.
+    func submit(_ request: MySQLRequest) {
+        if self.state.isClosed || self.context == nil {
+            request.fail(MySQLError(code: .connectionClosed, message: "the connection is closed"))
             return
         }
         self.queue.append(request)
@@ -95,13 +168,41 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     private func startNextIfReady() {
         guard self.current == nil, self.state.isReady, let next = self.queue.popFirst() else { return }
         self.current = next
-        if let timeout = next.timeout, let context = self.context {
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            self.timeoutTask = context.eventLoop.scheduleTask(in: timeout) {
-                loopBound.value.run(loopBound.value.state.timedOut())
+        if let timeout = next.timeout {
+            let deadline = (self.context?.eventLoop.now ?? .now()) + timeout
+            self.commandDeadline = deadline
+            if let timerDeadline = self.commandTimerDeadline, timerDeadline <= deadline {
+                // The timer fires first and then moves on to this command's deadline.
+            } else {
+                self.scheduleCommandTimer(at: deadline)
             }
         }
         self.run(self.state.startCommand(next.command))
+    }
+
+    private func scheduleCommandTimer(at deadline: NIODeadline) {
+        guard let context = self.context else { return }
+        self.commandTimer?.cancel()
+        self.commandTimerDeadline = deadline
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.commandTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.commandTimerFired()
+        }
+    }
+
+    private func commandTimerFired() {
+        self.commandTimer = nil
+        self.commandTimerDeadline = nil
+        guard let deadline = self.commandDeadline else { return }
+        if deadline <= (self.context?.eventLoop.now ?? .now()) {
+            self.run(self.state.timedOut())
+        } else {
+            self.scheduleCommandTimer(at: deadline)
+        }
+    }
+
+    private func commandEnded() {
+        self.commandDeadline = nil
     }
 
     private func run(_ actions: [MySQLConnectionStateMachine.Action], closePromise: EventLoopPromise<Void>? = nil) {
@@ -109,6 +210,10 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
             switch action {
             case .send(let payload, let sequenceID):
                 guard let context = self.context else { continue }
+                if let framed = MySQLPacketEncoder.framedInPlace(payload, sequenceID: sequenceID) {
+                    context.writeAndFlush(Self.wrapOutboundOut(framed), promise: nil)
+                    continue
+                }
                 var out = context.channel.allocator.buffer(capacity: payload.readableBytes + 8)
                 MySQLPacketEncoder.encode(payload: payload, sequenceID: sequenceID, into: &out)
                 context.writeAndFlush(Self.wrapOutboundOut(out), promise: nil)
@@ -122,30 +227,33 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
                 self.timeoutTask = nil
                 self.connectPromise.fail(error)
             case .succeedCommand(let result):
-                self.timeoutTask?.cancel()
-                self.timeoutTask = nil
+                self.commandEnded()
                 let request = self.current
                 self.current = nil
-                request?.promise.succeed(result)
+                request?.succeed(result)
                 self.startNextIfReady()
             case .failCommand(let error):
-                self.timeoutTask?.cancel()
-                self.timeoutTask = nil
+                self.commandEnded()
                 let request = self.current
                 self.current = nil
-                request?.promise.fail(error)
+                request?.fail(error)
                 self.startNextIfReady()
             case .failAll(let error):
+                self.commandEnded()
                 let current = self.current
                 self.current = nil
-                current?.promise.fail(error)
-                while let request = self.queue.popFirst() { request.promise.fail(error) }
+                current?.fail(error)
+                while let request = self.queue.popFirst() { request.fail(error) }
             case .close:
                 self.timeoutTask?.cancel()
                 self.timeoutTask = nil
+                self.commandTimer?.cancel()
+                self.commandTimer = nil
+                self.commandTimerDeadline = nil
+                self.commandEnded()
                 // Anything queued after the close can no longer run.
                 let error = MySQLError(code: .connectionClosed, message: "the connection is closed")
-                while let request = self.queue.popFirst() { request.promise.fail(error) }
+                while let request = self.queue.popFirst() { request.fail(error) }
                 self.context?.close(mode: .all, promise: closePromise)
             }
         }

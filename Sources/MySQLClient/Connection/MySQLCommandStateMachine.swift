@@ -35,8 +35,18 @@ struct MySQLCommandStateMachine {
     private var rows: [MySQLRow] = []
     private var statement = MySQLPreparedStatement(id: 0, parameterCount: 0, columns: [])
     private var firstResult: MySQLQueryResult?
+    /// The result columns of the statement's previous execution, if any: reused when the server sends the same
+    /// column definitions again (it does on every `COM_STMT_EXECUTE`), so they are compared, not parsed.
+    private let knownColumns: MySQLResultColumns?
+    /// How many of this result's column definitions matched ``knownColumns`` byte for byte, in order.
+    private var matchedColumns = 0
+    /// The column definition packets of this result, kept until the columns are complete when they did not match.
+    private var columnPackets: [ByteBuffer] = []
+    /// The result columns this execution saw when they differ from ``knownColumns``, for the caller to keep.
+    private(set) var learnedColumns: MySQLResultColumns?
 
-    init(command: MySQLCommand, capabilities: MySQLCapabilities) {
+    init(command: MySQLCommand, capabilities: MySQLCapabilities, knownColumns: MySQLResultColumns? = nil) {
+        self.knownColumns = knownColumns
         self.deprecateEOF = capabilities.contains(.deprecateEOF)
         switch command {
         case .query:
@@ -87,17 +97,17 @@ struct MySQLCommandStateMachine {
             guard let count = buffer.readLengthEncodedInteger(), count > 0, count <= 4096, buffer.readableBytes == 0
             else { throw Self.malformed("column count") }
             self.columns = []
-            self.columns.reserveCapacity(Int(count))
             self.rows = []
+            self.matchedColumns = 0
+            self.columnPackets = []
             self.phase = .columns(remaining: Int(count))
             return .needMore
 
         case .columns(let remaining):
-            self.columns.append(try MySQLColumn(payload: payload))
+            try self.columnReceived(payload, last: remaining == 1)
             if remaining > 1 {
                 self.phase = .columns(remaining: remaining - 1)
             } else {
-                self.columnIndex = MySQLColumnIndex(self.columns)
                 self.phase = self.deprecateEOF ? .rows : .columnsEOF
             }
             return .needMore
@@ -157,6 +167,41 @@ struct MySQLCommandStateMachine {
         }
     }
 
+    /// Takes one column definition: while they match the known ones byte for byte nothing is parsed; at the first
+    /// difference the ones before are taken from the known columns and the rest parsed.
+    private mutating func columnReceived(_ payload: ByteBuffer, last: Bool) throws {
+        if self.columns.isEmpty, let known = self.knownColumns, self.matchedColumns < known.packets.count,
+            known.packets[self.matchedColumns] == payload
+        {
+            self.matchedColumns += 1
+        } else {
+            self.takeMatchedColumns()
+            self.columns.append(try MySQLColumn(payload: payload))
+            if self.binary { self.columnPackets.append(payload) }
+        }
+        guard last else { return }
+        if self.columns.isEmpty, let known = self.knownColumns, self.matchedColumns == known.packets.count {
+            self.columns = known.index.columns
+            self.columnIndex = known.index
+            return
+        }
+        self.takeMatchedColumns()  // fewer columns than last time, all matching
+        self.columnIndex = MySQLColumnIndex(self.columns)
+        if self.binary, self.firstResult == nil {
+            // Copied: the packets are slices of the receive buffer, which must not be kept alive.
+            let packets = self.columnPackets.map { ByteBuffer(bytes: $0.readableBytesView) }
+            self.learnedColumns = MySQLResultColumns(packets: packets, index: self.columnIndex)
+        }
+        self.columnPackets = []
+    }
+
+    /// Once the columns differ from the known ones: the matching ones so far, from the known columns.
+    private mutating func takeMatchedColumns() {
+        guard self.columns.isEmpty, let known = self.knownColumns, self.matchedColumns > 0 else { return }
+        self.columns = Array(known.index.columns.prefix(self.matchedColumns))
+        self.columnPackets = Array(known.packets.prefix(self.matchedColumns))
+    }
+
     /// Ends one result; when the server announces more results (`SERVER_MORE_RESULTS_EXISTS`), keeps the first and
     /// reads on.
     private mutating func finish(_ result: MySQLQueryResult, status: MySQLServerStatus) -> Outcome {
@@ -201,12 +246,14 @@ struct MySQLCommandStateMachine {
         var values: [MySQLData] = []
         values.reserveCapacity(self.columns.count)
         if self.binary {
+            // A slice, read in place: copying the NULL bitmap out would allocate per row.
             guard buffer.readInteger(as: UInt8.self) == 0x00,
-                let bitmap = buffer.readBytes(length: (self.columns.count + 9) / 8)
+                let bitmap = buffer.readSlice(length: (self.columns.count + 9) / 8)
             else { throw Self.malformed("binary row header") }
             for (index, column) in self.columns.enumerated() {
                 let bit = index + 2
-                if bitmap[bit / 8] & (1 << UInt8(bit % 8)) != 0 {
+                let bitmapByte = bitmap.getInteger(at: bitmap.readerIndex + bit / 8, as: UInt8.self) ?? 0
+                if bitmapByte & (1 << UInt8(bit % 8)) != 0 {
                     values.append(.null)
                 } else {
                     values.append(try MySQLData(binaryFrom: &buffer, column: column))
@@ -225,5 +272,19 @@ struct MySQLCommandStateMachine {
         }
         guard buffer.readableBytes == 0 else { throw Self.malformed("row: \(buffer.readableBytes) trailing bytes") }
         return MySQLRow(values: values, columnIndex: self.columnIndex)
+    }
+}
+
+/// The result columns of a prepared statement as the server last sent them: the raw definition packets (to compare
+/// the next execution's against) and the parsed columns with their name index.
+///
+/// Thread-safety: immutable; `Sendable`.
+final class MySQLResultColumns: Sendable {
+    let packets: [ByteBuffer]
+    let index: MySQLColumnIndex
+
+    init(packets: [ByteBuffer], index: MySQLColumnIndex) {
+        self.packets = packets
+        self.index = index
     }
 }

@@ -18,10 +18,12 @@ public final class MySQLConnection: Sendable {
     /// The server's version string, e.g. `10.11.6-MariaDB`.
     public let serverVersion: String
     let channel: any Channel
+    /// The channel's handler, for submitting requests on the event loop without a trip through the pipeline.
+    private let handler: NIOLoopBound<MySQLChannelHandler>
     let logger: Logger
     let configuration: MySQLConfiguration
     private let statements = Mutex(StatementCache())
-    private let transactionOpen = Mutex(false)
+    private let transactionOpen = Atomic<Bool>(false)
 
     struct StatementCache {
         var bySQL: [String: MySQLPreparedStatement] = [:]
@@ -29,9 +31,11 @@ public final class MySQLConnection: Sendable {
     }
 
     private init(
-        id: Int, info: MySQLConnectionInfo, channel: any Channel, configuration: MySQLConfiguration, logger: Logger
+        id: Int, info: MySQLConnectionInfo, channel: any Channel, handler: NIOLoopBound<MySQLChannelHandler>,
+        configuration: MySQLConfiguration, logger: Logger
     ) {
         self.id = id
+        self.handler = handler
         self.serverConnectionID = info.connectionID
         self.serverVersion = info.serverVersion
         self.channel = channel
@@ -59,6 +63,7 @@ public final class MySQLConnection: Sendable {
             username: configuration.username, password: configuration.password, database: configuration.database,
             encryptor: mySQLRSAOAEPEncryptor)
         let handlerLogger = logger
+        let handlerBox = Mutex<NIOLoopBound<MySQLChannelHandler>?>(nil)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
@@ -67,11 +72,11 @@ public final class MySQLConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MySQLPacketDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(
-                            MySQLChannelHandler(
-                                authentication: authentication, connectTimeout: connectTimeout,
-                                connectPromise: connectPromise, logger: handlerLogger))
+                        let handler = MySQLChannelHandler(
+                            authentication: authentication, connectTimeout: connectTimeout,
+                            connectPromise: connectPromise, logger: handlerLogger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        handlerBox.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
@@ -91,8 +96,12 @@ public final class MySQLConnection: Sendable {
             if let error = error as? MySQLError { throw error }
             throw MySQLError(code: .connectionClosed, message: "connecting failed: \(error)")
         }
+        guard let handler = handlerBox.withLock({ $0 }) else {
+            channel.close(promise: nil)
+            throw MySQLError(code: .connectionClosed, message: "connecting failed: the channel was not set up")
+        }
         let connection = MySQLConnection(
-            id: id, info: info, channel: channel, configuration: configuration, logger: logger)
+            id: id, info: info, channel: channel, handler: handler, configuration: configuration, logger: logger)
         logger.debug(
             "MySQL connection open",
             metadata: ["mysql.server": "\(info.serverVersion)", "mysql.thread_id": "\(info.connectionID)"])
@@ -133,10 +142,10 @@ public final class MySQLConnection: Sendable {
     }
 
     /// Whether the server reported an open transaction after the last statement.
-    public var isInTransaction: Bool { self.transactionOpen.withLock { $0 } }
+    public var isInTransaction: Bool { self.transactionOpen.load(ordering: .acquiring) }
 
     private func track(_ result: MySQLQueryResult) -> MySQLQueryResult {
-        self.transactionOpen.withLock { $0 = result.inTransaction }
+        self.transactionOpen.store(result.inTransaction, ordering: .releasing)
         return result
     }
 
@@ -194,16 +203,22 @@ public final class MySQLConnection: Sendable {
     // MARK: - Internals
 
     func send(_ command: MySQLCommand, timeout: Duration?) async throws -> MySQLCommandResult {
-        let promise = self.channel.eventLoop.makePromise(of: MySQLCommandResult.self)
-        let request = MySQLRequest(command: command, promise: promise, timeout: timeout.map(TimeAmount.init))
-        self.channel.writeAndFlush(request).whenFailure { error in
-            promise.fail(MySQLError(code: .connectionClosed, message: "the connection is closed (\(error))"))
-        }
+        let timeout = timeout.map(TimeAmount.init)
         // MySQL cannot cancel a running statement on its own connection: cancelling the task closes the
         // connection (the server then aborts the statement), as Go's driver does for a cancelled context.
         do {
             return try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
+                try await withUnsafeThrowingContinuation { continuation in
+                    // One hop onto the event loop per statement; the handler resumes the continuation when the
+                    // answer is complete (or fails it when the connection is closed, so it is always resumed).
+                    let request = MySQLRequest(command: command, continuation: continuation, timeout: timeout)
+                    let handler = self.handler
+                    if handler.eventLoop.inEventLoop {
+                        handler.value.submit(request)
+                    } else {
+                        handler.eventLoop.execute { handler.value.submit(request) }
+                    }
+                }
             } onCancel: {
                 self.channel.close(mode: .all, promise: nil)
             }

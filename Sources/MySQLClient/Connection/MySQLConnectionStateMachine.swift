@@ -33,6 +33,10 @@ struct MySQLConnectionStateMachine {
     private(set) var capabilities: MySQLCapabilities = []
     private(set) var connectionID: UInt32 = 0
     private(set) var serverVersion = ""
+    /// Each prepared statement's result columns as last received, by statement id (see ``MySQLResultColumns``).
+    private var resultColumns: [UInt32: MySQLResultColumns] = [:]
+    /// The statement id of the running `COM_STMT_EXECUTE`.
+    private var executingStatement: UInt32?
 
     init(authentication: MySQLAuthenticationStateMachine) {
         self.state = .waitingForHandshake(authentication)
@@ -76,6 +80,9 @@ struct MySQLConnectionStateMachine {
             self.state = .authenticating(auth)
             return self.authAction(action)
         case .running(var command):
+            // Drop the state's copy first, so the command's row and column arrays are uniquely referenced and grow
+            // in place instead of being copied on every packet. Every path below sets the state again.
+            self.state = .closed
             do {
                 switch try command.packetReceived(packet.payload) {
                 case .needMore:
@@ -83,6 +90,9 @@ struct MySQLConnectionStateMachine {
                     return []
                 case .succeeded(let result):
                     self.state = .ready
+                    if let learned = command.learnedColumns, let id = self.executingStatement {
+                        self.resultColumns[id] = learned
+                    }
                     return [.succeedCommand(result)]
                 case .failed(let error):
                     self.state = .ready
@@ -137,8 +147,20 @@ struct MySQLConnectionStateMachine {
                 self.state = .closed
                 return [send, .succeedCommand(.done), .close]
             }
+            var knownColumns: MySQLResultColumns?
+            switch command {
+            case .execute(let statement, _):
+                self.executingStatement = statement.id
+                knownColumns = self.resultColumns[statement.id]
+            case .closeStatement(let id):
+                self.resultColumns.removeValue(forKey: id)
+                self.executingStatement = nil
+            default:
+                self.executingStatement = nil
+            }
             if !command.expectsResponse { return [send, .succeedCommand(.done)] }
-            self.state = .running(MySQLCommandStateMachine(command: command, capabilities: self.capabilities))
+            self.state = .running(
+                MySQLCommandStateMachine(command: command, capabilities: self.capabilities, knownColumns: knownColumns))
             return [send]
         case .closed:
             return [.failCommand(MySQLError(code: .connectionClosed, message: "the connection is closed"))]

@@ -86,6 +86,17 @@ extension MySQLData {
         }
     }
 
+    /// About how many bytes ``writeBinaryValue(into:)`` writes (exact but for the length prefix of long values).
+    var binaryLengthEstimate: Int {
+        switch self {
+        case .null: 0
+        case .int, .uint, .double: 8
+        case .string(let value), .decimal(let value): 9 + value.utf8.count
+        case .bytes(let value): 9 + value.count
+        case .dateTime: 12
+        }
+    }
+
     /// Writes the binary-protocol value (nothing for `NULL`, which lives in the NULL bitmap).
     func writeBinaryValue(into buffer: inout ByteBuffer) {
         switch self {
@@ -93,9 +104,11 @@ extension MySQLData {
         case .int(let value): buffer.writeInteger(value, endianness: .little)
         case .uint(let value): buffer.writeInteger(value, endianness: .little)
         case .double(let value): buffer.writeInteger(value.bitPattern, endianness: .little)
-        case .string(let value): buffer.writeLengthEncodedBytes(Array(value.utf8))
+        case .string(let value), .decimal(let value):
+            // Straight from the string's UTF-8, without an intermediate array.
+            buffer.writeLengthEncodedInteger(UInt64(value.utf8.count))
+            buffer.writeString(value)
         case .bytes(let value): buffer.writeLengthEncodedBytes(value)
-        case .decimal(let value): buffer.writeLengthEncodedBytes(Array(value.utf8))
         case .dateTime(let value):
             buffer.writeInteger(UInt8(11))
             buffer.writeInteger(UInt16(truncatingIfNeeded: value.year), endianness: .little)

@@ -30,12 +30,42 @@ enum MySQLCommand: Equatable, Sendable {
         }
     }
 
-    /// The command's payload.
+    /// The command's payload (the readable bytes), framed for sequence id 0.
+    ///
+    /// The four bytes before the reader index already hold the wire header for sequence id 0 (when the payload fits
+    /// one wire packet), so the channel handler can send the buffer as it is instead of copying it into a framed
+    /// one: see ``MySQLPacketEncoder/framedInPlace(_:sequenceID:)``.
     func encode() -> ByteBuffer {
-        var buffer = ByteBuffer()
+        var buffer = ByteBufferAllocator().buffer(capacity: 4 + self.encodedLengthEstimate)
+        buffer.writeInteger(UInt32(0))  // room for the header
+        buffer.moveReaderIndex(forwardBy: 4)
+        self.encodePayload(into: &buffer)
+        let length = buffer.readableBytes
+        if length < mySQLMaximumPacketPayload {
+            buffer.setInteger(UInt32(length), at: buffer.readerIndex - 4, endianness: .little)  // sequence id 0
+        }
+        return buffer
+    }
+
+    /// Enough capacity for the payload in the common cases, so encoding never reallocates.
+    private var encodedLengthEstimate: Int {
+        switch self {
+        case .query(let sql), .prepare(let sql):
+            return 1 + sql.utf8.count
+        case .execute(_, let parameters):
+            var length = 11 + (parameters.count + 7) / 8 + 2 * parameters.count
+            for parameter in parameters { length += parameter.binaryLengthEstimate }
+            return length
+        case .closeStatement:
+            return 5
+        case .ping, .quit:
+            return 1
+        }
+    }
+
+    private func encodePayload(into buffer: inout ByteBuffer) {
         switch self {
         case .query(let sql):
-            buffer.reserveCapacity(sql.utf8.count + 1)
             buffer.writeInteger(UInt8(0x03))
             buffer.writeString(sql)
         case .prepare(let sql):
@@ -47,11 +77,15 @@ enum MySQLCommand: Equatable, Sendable {
             buffer.writeInteger(UInt8(0))  // CURSOR_TYPE_NO_CURSOR
             buffer.writeInteger(UInt32(1), endianness: .little)  // iteration count
             if !parameters.isEmpty {
-                var bitmap = [UInt8](repeating: 0, count: (parameters.count + 7) / 8)
-                for (index, parameter) in parameters.enumerated() where parameter == .null {
-                    bitmap[index / 8] |= 1 << UInt8(index % 8)
+                // The NULL bitmap, a byte at a time (no array).
+                var byte: UInt8 = 0
+                for (index, parameter) in parameters.enumerated() {
+                    if case .null = parameter { byte |= 1 << UInt8(index % 8) }
+                    if index % 8 == 7 || index == parameters.count - 1 {
+                        buffer.writeInteger(byte)
+                        byte = 0
+                    }
                 }
-                buffer.writeBytes(bitmap)
                 buffer.writeInteger(UInt8(1))  // new-params-bound
                 for parameter in parameters {
                     let (type, unsigned) = parameter.binaryParameterType
@@ -70,7 +104,6 @@ enum MySQLCommand: Equatable, Sendable {
         case .quit:
             buffer.writeInteger(UInt8(0x01))
         }
-        return buffer
     }
 }
 

@@ -36,10 +36,11 @@ struct MySQLPacketDecoder: ByteToMessageDecoder {
     /// Reads the next complete logical packet, or `nil` when more bytes are needed.
     mutating func next(from buffer: inout ByteBuffer) throws -> MySQLPacket? {
         while true {
-            guard buffer.readableBytes >= 4,
-                let header = buffer.getBytes(at: buffer.readerIndex, length: 4)
+            // Read as one integer: `getBytes` would allocate an array per packet.
+            guard let header = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self)
             else { return nil }
-            let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16
+            let length = Int(header & 0xFF_FFFF)
+            let sequenceID = UInt8(truncatingIfNeeded: header >> 24)
             guard buffer.readableBytes >= 4 + length else { return nil }
             buffer.moveReaderIndex(forwardBy: 4)
             guard var part = buffer.readSlice(length: length) else { return nil }
@@ -58,9 +59,9 @@ struct MySQLPacketDecoder: ByteToMessageDecoder {
             if var joined = self.pending {
                 joined.writeBuffer(&part)
                 self.pending = nil
-                return MySQLPacket(sequenceID: header[3], payload: joined)
+                return MySQLPacket(sequenceID: sequenceID, payload: joined)
             }
-            return MySQLPacket(sequenceID: header[3], payload: part)
+            return MySQLPacket(sequenceID: sequenceID, payload: part)
         }
     }
 
@@ -73,6 +74,19 @@ struct MySQLPacketDecoder: ByteToMessageDecoder {
 
 /// Frames payloads into wire packets.
 enum MySQLPacketEncoder {
+    /// `payload` with its wire header, without copying, when the four bytes before its reader index already are
+    /// that header (as ``MySQLCommand/encode()`` leaves them); `nil` otherwise.
+    static func framedInPlace(_ payload: ByteBuffer, sequenceID: UInt8) -> ByteBuffer? {
+        let length = payload.readableBytes
+        guard payload.readerIndex >= 4, length < mySQLMaximumPacketPayload else { return nil }
+        var framed = payload
+        framed.moveReaderIndex(to: payload.readerIndex - 4)  // no copy: only the indices move
+        guard framed.getInteger(at: framed.readerIndex, endianness: .little, as: UInt32.self)
+            == UInt32(length) | UInt32(sequenceID) << 24
+        else { return nil }
+        return framed
+    }
+
     /// Writes `payload` into `out` as one or more wire packets starting at `sequenceID`, and returns the sequence id
     /// the peer's reply will carry. A payload that is a multiple of 0xFFFFFF bytes ends with an empty packet.
     @discardableResult
