@@ -46,43 +46,98 @@ public struct RESPParser: Sendable {
     /// Reads one complete value from the front of `buffer`, or returns `nil` (leaving `buffer` untouched) when
     /// more bytes are needed.
     public func next(from buffer: inout ByteBuffer) throws(RedisError) -> RESPValue? {
-        var copy = buffer
-        guard let value = try self.parse(&copy, depth: 0) else { return nil }
-        buffer = copy
-        return value
+        var result: RESPValue?
+        try self.parseAll(from: &buffer, maximumCount: 1) { result = $0 }
+        return result
     }
 
-    private func parse(_ buffer: inout ByteBuffer, depth: Int) throws(RedisError) -> RESPValue? {
-        guard let marker = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+    /// Parses the complete values at the front of `buffer` (at most `maximumCount`), handing each to `body` in
+    /// order, and consumes exactly their bytes; an incomplete value at the end is left for later. On malformed
+    /// input it throws after consuming (and handing over) the values before it.
+    ///
+    /// One pass over the bytes through an unsafe pointer: no per-value copies of `buffer`, no slices for lines;
+    /// only simple strings, errors and bulk strings become slices of `buffer` (no bytes are copied).
+    func parseAll(
+        from buffer: inout ByteBuffer, maximumCount: Int = .max, _ body: (RESPValue) -> Void
+    ) throws(RedisError) {
+        let limits = self.limits
+        let (consumed, error): (Int, RedisError?) = buffer.withUnsafeReadableBytes { bytes in
+            var scanner = RESPScanner(bytes: bytes, source: buffer, limits: limits)
+            var consumed = 0
+            var count = 0
+            while count < maximumCount {
+                do throws(RedisError) {
+                    guard let value = try scanner.value(depth: 0) else { break }
+                    consumed = scanner.position
+                    count += 1
+                    body(value)
+                } catch {
+                    return (consumed, error)
+                }
+            }
+            return (consumed, nil)
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        if let error { throw error }
+    }
+}
+
+/// Walks the readable bytes of a buffer. `value(depth:)` returns `nil` when the value is not complete yet.
+private struct RESPScanner {
+    let bytes: UnsafeRawBufferPointer
+    /// The buffer `bytes` belongs to, for slices.
+    let source: ByteBuffer
+    let limits: RESPLimits
+    /// Where the next value starts, relative to the reader index.
+    var position = 0
+
+    init(bytes: UnsafeRawBufferPointer, source: ByteBuffer, limits: RESPLimits) {
+        self.bytes = bytes
+        self.source = source
+        self.limits = limits
+    }
+
+    mutating func value(depth: Int) throws(RedisError) -> RESPValue? {
+        let start = self.position
+        guard start < self.bytes.count else { return nil }
+        let marker = self.bytes[start]
         switch marker {
-        case UInt8(ascii: "+"):
-            guard let line = try self.readLine(&buffer) else { return nil }
-            return .simpleString(line)
-        case UInt8(ascii: "-"):
-            guard let line = try self.readLine(&buffer) else { return nil }
-            return .error(line)
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            guard let line = try self.line(after: start) else { return nil }
+            self.position = line.next
+            let text = self.slice(at: line.start, length: line.length)
+            return marker == UInt8(ascii: "+") ? .simpleString(text) : .error(text)
         case UInt8(ascii: ":"):
-            guard let line = try self.readLine(&buffer) else { return nil }
-            return .integer(try Self.parseInteger(line))
+            guard let line = try self.line(after: start) else { return nil }
+            let value = try self.integer(at: line.start, length: line.length)
+            self.position = line.next
+            return .integer(value)
         case UInt8(ascii: "$"):
-            guard let line = try self.readLine(&buffer) else { return nil }
-            let length = try Self.parseInteger(line)
-            if length == -1 { return .bulkString(nil) }
+            guard let line = try self.line(after: start) else { return nil }
+            let length = try self.integer(at: line.start, length: line.length)
+            if length == -1 {
+                self.position = line.next
+                return .bulkString(nil)
+            }
             guard length >= 0 else { throw .protocolError("negative bulk string length \(length)") }
             guard length <= self.limits.maximumBulkLength else {
                 throw .protocolError("bulk string of \(length) bytes exceeds the limit of \(self.limits.maximumBulkLength)")
             }
             let count = Int(length)
-            guard buffer.readableBytes - 2 >= count else { return nil }
-            let bytes = buffer.readSlice(length: count)!
-            guard buffer.readInteger(as: UInt16.self) == 0x0D0A else {
+            guard self.bytes.count - line.next - 2 >= count else { return nil }
+            let end = line.next + count
+            guard self.bytes[end] == UInt8(ascii: "\r"), self.bytes[end + 1] == UInt8(ascii: "\n") else {
                 throw .protocolError("bulk string not terminated by CRLF")
             }
-            return .bulkString(bytes)
+            self.position = end + 2
+            return .bulkString(self.slice(at: line.next, length: count))
         case UInt8(ascii: "*"):
-            guard let line = try self.readLine(&buffer) else { return nil }
-            let count = try Self.parseInteger(line)
-            if count == -1 { return .array(nil) }
+            guard let line = try self.line(after: start) else { return nil }
+            let count = try self.integer(at: line.start, length: line.length)
+            if count == -1 {
+                self.position = line.next
+                return .array(nil)
+            }
             guard count >= 0 else { throw .protocolError("negative array length \(count)") }
             guard count <= self.limits.maximumArrayCount else {
                 throw .protocolError("array of \(count) elements exceeds the limit of \(self.limits.maximumArrayCount)")
@@ -91,11 +146,12 @@ public struct RESPParser: Sendable {
                 throw .protocolError("arrays nested deeper than \(self.limits.maximumDepth)")
             }
             // Each element takes at least 3 bytes, so a short buffer cannot hold the array yet.
-            guard buffer.readableBytes / 3 >= count else { return nil }
+            guard (self.bytes.count - line.next) / 3 >= count else { return nil }
+            self.position = line.next
             var values: [RESPValue] = []
             values.reserveCapacity(Int(count))
             for _ in 0..<count {
-                guard let element = try self.parse(&buffer, depth: depth + 1) else { return nil }
+                guard let element = try self.value(depth: depth + 1) else { return nil }
                 values.append(element)
             }
             return .array(values)
@@ -104,45 +160,42 @@ public struct RESPParser: Sendable {
         }
     }
 
-    /// The bytes after the type marker up to CRLF, consuming both; `nil` if no CRLF is buffered yet.
-    private func readLine(_ buffer: inout ByteBuffer) throws(RedisError) -> ByteBuffer? {
-        let start = buffer.readerIndex + 1
-        let view = buffer.readableBytesView.dropFirst()
-        guard let carriageReturn = view.firstIndex(of: UInt8(ascii: "\r")) else {
-            if view.count > self.limits.maximumLineLength {
+    /// The line after the type marker at `marker`, up to CRLF: where its text starts, its length and where the next
+    /// value starts; `nil` if no CRLF is buffered yet.
+    private func line(after marker: Int) throws(RedisError) -> (start: Int, length: Int, next: Int)? {
+        let start = marker + 1
+        let end = self.bytes.count
+        // A CR further than the limit would make the line too long: no need to look beyond it.
+        let searchEnd = end - start > self.limits.maximumLineLength ? start + self.limits.maximumLineLength + 1 : end
+        var index = start
+        while index < searchEnd, self.bytes[index] != UInt8(ascii: "\r") { index += 1 }
+        guard index < searchEnd else {
+            if end - start > self.limits.maximumLineLength {
                 throw .protocolError("line longer than \(self.limits.maximumLineLength) bytes")
             }
             return nil
         }
-        let length = carriageReturn - start
-        guard length <= self.limits.maximumLineLength else {
-            throw .protocolError("line longer than \(self.limits.maximumLineLength) bytes")
-        }
-        guard let next = buffer.getInteger(at: carriageReturn + 1, as: UInt8.self) else { return nil }
-        guard next == UInt8(ascii: "\n") else { throw .protocolError("CR not followed by LF") }
-        let line = buffer.getSlice(at: start, length: length)!
-        buffer.moveReaderIndex(to: carriageReturn + 2)
-        return line
+        guard index + 1 < end else { return nil }
+        guard self.bytes[index + 1] == UInt8(ascii: "\n") else { throw .protocolError("CR not followed by LF") }
+        return (start, index - start, index + 2)
     }
 
-    private static func parseInteger(_ line: ByteBuffer) throws(RedisError) -> Int64 {
-        let bytes = line.readableBytesView
-        var index = bytes.startIndex
+    private func integer(at start: Int, length: Int) throws(RedisError) -> Int64 {
+        var index = start
+        let end = start + length
         var negative = false
-        if index < bytes.endIndex, bytes[index] == UInt8(ascii: "-") {
+        if index < end, self.bytes[index] == UInt8(ascii: "-") {
             negative = true
             index += 1
-        } else if index < bytes.endIndex, bytes[index] == UInt8(ascii: "+") {
+        } else if index < end, self.bytes[index] == UInt8(ascii: "+") {
             index += 1
         }
-        guard index < bytes.endIndex, bytes.endIndex - index <= 20 else {
-            throw .protocolError("invalid integer \"\(String(buffer: line).prefix(32))\"")
-        }
+        guard index < end, end - index <= 20 else { throw self.invalidInteger(at: start, length: length) }
         var value: Int64 = 0
-        while index < bytes.endIndex {
-            let byte = bytes[index]
+        while index < end {
+            let byte = self.bytes[index]
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else {
-                throw .protocolError("invalid integer \"\(String(buffer: line).prefix(32))\"")
+                throw self.invalidInteger(at: start, length: length)
             }
             let digit = Int64(byte - UInt8(ascii: "0"))
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
@@ -153,6 +206,15 @@ public struct RESPParser: Sendable {
             index += 1
         }
         return value
+    }
+
+    private func invalidInteger(at start: Int, length: Int) -> RedisError {
+        let shown = UnsafeRawBufferPointer(rebasing: self.bytes[start..<(start + min(length, 32))])
+        return .protocolError("invalid integer \"\(String(decoding: shown, as: UTF8.self))\"")
+    }
+
+    private func slice(at offset: Int, length: Int) -> ByteBuffer {
+        self.source.getSlice(at: self.source.readerIndex + offset, length: length)!
     }
 }
 

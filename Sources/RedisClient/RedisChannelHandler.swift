@@ -1,22 +1,33 @@
 import NIOCore
 
 /// The thin channel handler: writes requests (a whole batch from the connection's ``RedisOutbox`` in one buffer
-/// and one flush), feeds replies to ``RedisConnectionStateMachine``, and enforces the deadline of the oldest request.
+/// and one flush), parses the replies with ``RESPParser`` and feeds them to ``RedisConnectionStateMachine``, and
+/// enforces the deadline of the oldest request.
+///
+/// It parses the bytes itself rather than behind a `ByteToMessageHandler`: every reply would otherwise be boxed
+/// into a `NIOAny` and passed through the pipeline, which cost more than parsing it.
 ///
 /// A timed-out command leaves the reply stream in an unknown position, so a timeout closes the connection and
 /// fails every request on it; the pool then replaces the connection.
 final class RedisChannelHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPValue
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
     typealias OutboundOut = ByteBuffer
 
-    private var stateMachine = RedisConnectionStateMachine<RedisRequest>()
+    private let parser: RESPParser
+    /// The start of a reply that has not fully arrived yet.
+    private var partialReply: ByteBuffer?
+    private var stateMachine = RedisConnectionStateMachine<RedisPendingReply>()
     /// The replies received so far for the pipeline at the head of the queue.
     private var collected: [RESPValue] = []
     /// The outbox's previous batch array, kept for its capacity.
     private var spare: [RedisRequest] = []
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+
+    init(limits: RESPLimits = .init()) {
+        self.parser = RESPParser(limits: limits)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -33,7 +44,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         outbox.takeAll(swappingWith: &self.spare)
         defer { self.spare.removeAll(keepingCapacity: true) }
         guard let context = self.context else {
-            for request in self.spare { request.fail(.closedBeforeSending) }
+            for request in self.spare { request.completion.fail(.closedBeforeSending) }
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: 64 * self.spare.count)
@@ -63,11 +74,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// closed (the server never saw it, so it may be retried). Returns whether it was written.
     @discardableResult
     private func enqueue(_ request: RedisRequest, writingInto buffer: inout ByteBuffer, now: NIODeadline) -> Bool {
-        var request = request
-        request.deadline = now + request.timeout
-        switch self.stateMachine.enqueue(request, replies: request.replyCount) {
+        let pending = RedisPendingReply(completion: request.completion, deadline: now + request.timeout, name: request.name)
+        switch self.stateMachine.enqueue(pending, replies: request.replyCount) {
         case .fail:
-            request.fail(.closedBeforeSending)
+            request.completion.fail(.closedBeforeSending)
             return false
         case .write:
             request.encode(into: &buffer)
@@ -76,15 +86,31 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let value = self.unwrapInboundIn(data)
+        var buffer = self.unwrapInboundIn(data)
+        if var partial = self.partialReply.take() {
+            partial.writeBuffer(&buffer)
+            buffer = partial
+        }
+        do {
+            try self.parser.parseAll(from: &buffer) { value in
+                self.deliver(value, context: context)
+            }
+        } catch {
+            self.failAll(error, context: context, close: true)
+            return
+        }
+        if buffer.readableBytes > 0 { self.partialReply = buffer }
+    }
+
+    private func deliver(_ value: RESPValue, context: ChannelHandlerContext) {
         switch self.stateMachine.receive() {
-        case .partOf(let request):
-            if self.collected.isEmpty { self.collected.reserveCapacity(request.replyCount) }
+        case .partOf(let remaining):
+            if self.collected.isEmpty { self.collected.reserveCapacity(remaining + 1) }
             self.collected.append(value)
-        case .completes(let request):
-            request.succeed(last: value, collected: &self.collected)
-        case .closeAndFail(let requests, let error):
-            for request in requests { request.fail(error) }
+        case .completes(let reply):
+            reply.completion.succeed(last: value, collected: &self.collected)
+        case .closeAndFail(let replies, let error):
+            for reply in replies { reply.completion.fail(error) }
             context.close(promise: nil)
         case .ignore:
             break
@@ -107,10 +133,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         self.timer = nil
         let failed = self.stateMachine.close(error)
         self.collected = []
+        self.partialReply = nil
         // Close before failing the requests: a caller woken by the failure returns the connection to the pool, which
         // must already see it closed, or it would lease it again.
         if close { context.close(promise: nil) }
-        for request in failed { request.fail(error) }
+        for reply in failed { reply.completion.fail(error) }
     }
 
     /// One timer at a time, for the oldest request; when it fires for a request that has since been answered, it

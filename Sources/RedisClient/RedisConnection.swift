@@ -53,8 +53,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPValueDecoder(limits: limits)))
-                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(limits: limits))
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port)

@@ -30,8 +30,8 @@ struct RedisConnectionStateMachine<Request> {
     }
 
     enum ReceiveAction {
-        /// The reply belongs to this request, which waits for more.
-        case partOf(Request)
+        /// The reply belongs to the head request, which waits for `remaining` more.
+        case partOf(remaining: Int)
         /// The reply is the last one for this request: complete it.
         case completes(Request)
         /// A reply nobody asked for: the stream is out of sync. Close, failing these requests.
@@ -78,7 +78,7 @@ struct RedisConnectionStateMachine<Request> {
                 return .completes(head.request)
             }
             self.pending[self.pending.startIndex].remaining -= 1
-            return .partOf(head.request)
+            return .partOf(remaining: head.remaining - 1)
         }
     }
 

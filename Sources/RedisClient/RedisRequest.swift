@@ -1,6 +1,6 @@
 import NIOCore
 
-/// One command, or one pipeline of commands, waiting to be written and then for its replies.
+/// One command, or one pipeline of commands, handed to a connection.
 ///
 /// A pipeline is a single request: its commands are written together (nothing from another caller can come between
 /// them) and it is completed once, with every reply, instead of once per command.
@@ -10,23 +10,10 @@ struct RedisRequest: Sendable {
         case many([RedisCommand])
     }
 
-    /// Who gets the replies. A continuation is resumed straight from the event loop, with no future in between.
-    enum Completion: Sendable {
-        /// A single command: its reply.
-        case one(UnsafeContinuation<RESPValue, any Error>)
-        /// A pipeline: all replies, in order.
-        case many(UnsafeContinuation<[RESPValue], any Error>)
-        /// All replies, in order, through a promise (for callers that want a future, e.g. tests on an
-        /// `EmbeddedChannel`).
-        case promise(EventLoopPromise<[RESPValue]>)
-    }
-
     var commands: Commands
-    var completion: Completion
+    var completion: RedisCompletion
     /// How long the replies may take once the commands are written.
     var timeout: TimeAmount
-    /// Set by the channel handler when it writes the request: write time plus ``timeout``.
-    var deadline: NIODeadline = .distantFuture
 
     /// How many replies the request expects.
     var replyCount: Int {
@@ -36,7 +23,7 @@ struct RedisRequest: Sendable {
         }
     }
 
-    /// The first command's name, for error messages (never an argument).
+    /// The (first) command's name, for error messages (never an argument).
     var name: String {
         switch self.commands {
         case .one(let command): command.name
@@ -50,18 +37,39 @@ struct RedisRequest: Sendable {
         case .many(let commands): for command in commands { RESPEncoder.encode(command, into: &buffer) }
         }
     }
+}
 
-    /// Completes the request with its last reply, `value`. `collected` holds the replies before it (a pipeline's);
-    /// it is handed over and left empty.
+/// A written request waiting for its replies: only what completing it needs, not its commands (lighter to queue
+/// and to copy, and the arguments are freed once written).
+struct RedisPendingReply: Sendable {
+    var completion: RedisCompletion
+    /// Write time plus the request's timeout.
+    var deadline: NIODeadline
+    /// The (first) command's name, for the timeout message.
+    var name: String
+}
+
+/// Who gets a request's replies. A continuation is resumed straight from the event loop, with no future between.
+enum RedisCompletion: Sendable {
+    /// A single command: its reply.
+    case one(UnsafeContinuation<RESPValue, any Error>)
+    /// A pipeline: all replies, in order.
+    case many(UnsafeContinuation<[RESPValue], any Error>)
+    /// All replies, in order, through a promise (for callers that want a future, e.g. tests on an
+    /// `EmbeddedChannel`).
+    case promise(EventLoopPromise<[RESPValue]>)
+
+    /// Completes with the last reply, `value`. `collected` holds the replies before it (a pipeline's); it is
+    /// handed over and left empty.
     func succeed(last value: RESPValue, collected: inout [RESPValue]) {
-        if case .one(let continuation) = self.completion {
+        if case .one(let continuation) = self {
             continuation.resume(returning: value)
             return
         }
         collected.append(value)
         let values = collected
         collected = []
-        switch self.completion {
+        switch self {
         case .one: break
         case .many(let continuation): continuation.resume(returning: values)
         case .promise(let promise): promise.succeed(values)
@@ -69,7 +77,7 @@ struct RedisRequest: Sendable {
     }
 
     func fail(_ error: RedisError) {
-        switch self.completion {
+        switch self {
         case .one(let continuation): continuation.resume(throwing: error)
         case .many(let continuation): continuation.resume(throwing: error)
         case .promise(let promise): promise.fail(error)

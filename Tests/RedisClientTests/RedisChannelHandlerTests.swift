@@ -9,7 +9,6 @@ import XCTest
 final class RedisChannelHandlerTests: XCTestCase {
     private func makeChannel(handler: RedisChannelHandler = RedisChannelHandler()) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPValueDecoder()))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 6379)).wait()
         return channel

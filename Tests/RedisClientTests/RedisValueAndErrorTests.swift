@@ -71,8 +71,8 @@ final class RedisConnectionStateMachineTests: XCTestCase {
         var machine = RedisConnectionStateMachine<Int>()
         _ = machine.enqueue(1, replies: 3)
         _ = machine.enqueue(2, replies: 1)
-        guard case .partOf(1) = machine.receive() else { return XCTFail() }
-        guard case .partOf(1) = machine.receive() else { return XCTFail() }
+        guard case .partOf(remaining: 2) = machine.receive() else { return XCTFail() }
+        guard case .partOf(remaining: 1) = machine.receive() else { return XCTFail() }
         guard case .completes(1) = machine.receive() else { return XCTFail() }
         XCTAssertEqual(machine.head, 2)
         guard case .completes(2) = machine.receive() else { return XCTFail() }
