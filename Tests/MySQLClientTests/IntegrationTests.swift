@@ -178,6 +178,30 @@ final class IntegrationTests: XCTestCase {
         }
     }
 
+    func testRepeatedQueryIsOneExecuteAndNothingElse() async throws {
+        let connection = try await TestServer.connect()
+        defer { connection.close() }
+        func counter(_ name: String) async throws -> Int {
+            let row = try await connection.query("SHOW SESSION STATUS LIKE '\(name)'").rows[0]
+            return try Int(row.decode(String.self, column: "Value")) ?? -1
+        }
+        let preparesBefore = try await counter("Com_stmt_prepare")
+        let executesBefore = try await counter("Com_stmt_execute")
+        let questionsBefore = try await counter("Questions")
+        for value in 0..<10 {
+            let result = try await connection.query("SELECT ? AS n, 'x' AS s", [.int(Int64(value))])
+            XCTAssertEqual(try result.rows[0].decode(Int.self, column: "n"), value)
+            XCTAssertEqual(try result.rows[0].decode(String.self, column: "s"), "x")
+        }
+        let prepares = try await counter("Com_stmt_prepare") - preparesBefore
+        let executes = try await counter("Com_stmt_execute") - executesBefore
+        let questions = try await counter("Questions") - questionsBefore
+        XCTAssertEqual(prepares, 1)
+        XCTAssertEqual(executes, 10)
+        // The ten executes and the three SHOW STATUS after the first, as counted by the server: no other statement.
+        XCTAssertEqual(questions, 10 + 3)
+    }
+
     func testCancellingTheTaskAbortsTheQueryAndClosesTheConnection() async throws {
         let connection = try await TestServer.connect()
         let task = Task { try await connection.query("SELECT SLEEP(5)") }

@@ -25,7 +25,8 @@ struct MySQLConnectionStateMachine {
         case waitingForHandshake(MySQLAuthenticationStateMachine)
         case authenticating(MySQLAuthenticationStateMachine)
         case ready
-        case running(MySQLCommandStateMachine)
+        /// A command runs; its reader is ``MySQLConnectionStateMachine/command``.
+        case running
         case closed
     }
 
@@ -35,6 +36,10 @@ struct MySQLConnectionStateMachine {
     private(set) var serverVersion = ""
     /// Each prepared statement's result columns as last received, by statement id (see ``MySQLResultColumns``).
     private var resultColumns: [UInt32: MySQLResultColumns] = [:]
+    /// The reader of the running command's answer. Kept outside `State` so it is mutated in place: as an enum
+    /// payload it was copied out and back on every packet (perf: its value-witness copy and destroy were among the
+    /// client's top symbols).
+    private var command: MySQLCommandStateMachine?
     /// The statement id of the running `COM_STMT_EXECUTE`.
     private var executingStatement: UInt32?
 
@@ -79,28 +84,27 @@ struct MySQLConnectionStateMachine {
             let action = auth.packetReceived(packet)
             self.state = .authenticating(auth)
             return self.authAction(action)
-        case .running(var command):
-            // Drop the state's copy first, so the command's row and column arrays are uniquely referenced and grow
-            // in place instead of being copied on every packet. Every path below sets the state again.
-            self.state = .closed
+        case .running:
             do {
-                switch try command.packetReceived(packet.payload) {
+                switch try self.command!.packetReceived(packet.payload) {
                 case .needMore:
-                    self.state = .running(command)
                     return []
                 case .succeeded(let result):
                     self.state = .ready
-                    if let learned = command.learnedColumns, let id = self.executingStatement {
+                    if let learned = self.command!.learnedColumns, let id = self.executingStatement {
                         self.resultColumns[id] = learned
                     }
+                    self.command = nil
                     return [.succeedCommand(result)]
                 case .failed(let error):
                     self.state = .ready
+                    self.command = nil
                     return [.failCommand(error)]
                 }
             } catch {
                 let error = Self.asMySQLError(error)
                 self.state = .closed
+                self.command = nil
                 // Close first, so the connection reads as closed before anyone learns of the failure.
                 return [.close, .failCommand(error), .failAll(error)]
             }
@@ -143,7 +147,7 @@ struct MySQLConnectionStateMachine {
         switch self.state {
         case .ready:
             let send = Action.send(command.encode(), sequenceID: 0)
-            if command == .quit {
+            if case .quit = command {
                 self.state = .closed
                 return [send, .succeedCommand(.done), .close]
             }
@@ -159,8 +163,9 @@ struct MySQLConnectionStateMachine {
                 self.executingStatement = nil
             }
             if !command.expectsResponse { return [send, .succeedCommand(.done)] }
-            self.state = .running(
-                MySQLCommandStateMachine(command: command, capabilities: self.capabilities, knownColumns: knownColumns))
+            self.command = MySQLCommandStateMachine(
+                command: command, capabilities: self.capabilities, knownColumns: knownColumns)
+            self.state = .running
             return [send]
         case .closed:
             return [.failCommand(MySQLError(code: .connectionClosed, message: "the connection is closed"))]
@@ -175,6 +180,7 @@ struct MySQLConnectionStateMachine {
         switch self.state {
         case .running:
             self.state = .closed
+            self.command = nil
             let error = MySQLError(code: .timeout, message: "the query timed out; the connection was closed")
             return [.close, .failCommand(error), .failAll(error)]
         case .waitingForHandshake, .authenticating:
@@ -189,6 +195,7 @@ struct MySQLConnectionStateMachine {
     mutating func connectionClosed(error: (any Error)? = nil) -> [Action] {
         let previous = self.state
         self.state = .closed
+        self.command = nil
         var reason = "the connection was closed"
         if let error { reason += " (\(error))" }
         let closed = MySQLError(code: .connectionClosed, message: reason)

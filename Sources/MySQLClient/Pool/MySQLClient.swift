@@ -84,7 +84,7 @@ public final class MySQLClient: Service, Sendable {
 
     /// Hands a connection back; a closed one is dropped, so it is never leased again.
     private func release(_ connection: MySQLConnection) async {
-        if !connection.isClosed && connection.isInTransaction {
+        if connection.isInTransaction && !connection.isClosed {
             // A transaction left open (e.g. a manual START TRANSACTION) must not reach the next user.
             self.logger.warning("a pooled connection came back inside a transaction; rolling back")
             do {
