@@ -58,7 +58,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     public let configuration: RedisConfiguration
     private let pool: Pool
     /// Connections shared by plain commands and pipelines; see ``RedisConfiguration/sharedConnections``.
-    private let shared: RedisSharedConnections
+    let shared: RedisSharedConnections
     /// Where lease timeouts are scheduled.
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger

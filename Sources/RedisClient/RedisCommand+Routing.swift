@@ -7,13 +7,25 @@ extension RedisCommand {
     /// - commands that change the connection's state for the commands after them (`SELECT`, `MULTI`, `WATCH`,
     ///   `AUTH`, `CLIENT REPLY`, `SUBSCRIBE`, ...).
     ///
-    /// Checked on every command, so it avoids allocating: the name is upper-cased into two integers and looked up.
+    /// Checked on every command, so it neither allocates nor hashes: the name is upper-cased into two integers and
+    /// looked up by binary search in a sorted table.
     var needsExclusiveConnection: Bool {
         guard let key = CommandNameKey(self.name) else { return false }
-        return Self.exclusiveCommandNames.contains(key)
+        let names = Self.exclusiveCommandNames
+        var low = 0
+        var high = names.count
+        while low < high {
+            let middle = (low + high) / 2
+            if names[middle] < key {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        return low < names.count && names[low] == key
     }
 
-    private static let exclusiveCommandNames: Set<CommandNameKey> = Set(
+    private static let exclusiveCommandNames: [CommandNameKey] = (
         [
             // Blocking.
             "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "XREAD", "XREADGROUP",
@@ -25,12 +37,12 @@ extension RedisCommand {
             "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "SYNC",
             "PSYNC",
         ].map { CommandNameKey($0)! }
-    )
+    ).sorted()
 }
 
-/// A command name of at most 16 ASCII bytes, upper-cased and packed into two integers: hashing and comparing it is
-/// cheap, and building it allocates nothing (unlike `uppercased()`).
-private struct CommandNameKey: Hashable {
+/// A command name of at most 16 ASCII bytes, upper-cased and packed into two integers: comparing it is cheap, and
+/// building it allocates nothing (unlike `uppercased()`).
+private struct CommandNameKey: Comparable {
     var low: UInt64 = 0
     var high: UInt64 = 0
 
@@ -47,5 +59,9 @@ private struct CommandNameKey: Hashable {
             }
             index += 1
         }
+    }
+
+    static func < (left: CommandNameKey, right: CommandNameKey) -> Bool {
+        (left.high, left.low) < (right.high, right.low)
     }
 }

@@ -72,6 +72,16 @@ final class RedisSharedConnections: Sendable {
         return nil
     }
 
+    /// How many slots have an open connection (for tests and diagnostics).
+    var readyCount: Int {
+        self.slots.reduce(0) { count, slot in
+            count + slot.state.withLock { state in
+                if case .ready(let connection) = state, !connection.isClosed { return 1 }
+                return 0
+            }
+        }
+    }
+
     /// Stops sharing: closes the shared connections and never leases again.
     func shutdown() {
         for slot in self.slots {

@@ -9,13 +9,18 @@ struct RedisGet: AsyncParsableCommand {
     @Option var host = "127.0.0.1"
     @Option var port = 6379
     @Option(help: "Commands per pipeline (1 = no pipelining).") var pipeline = 1
+    @Option(help: "Connections the client shares between the workers (default: the client's default).")
+    var sharedConnections = RedisConfiguration().sharedConnections
     @OptionGroup var load: LoadOptions
 
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let client = RedisClient(
-            configuration: RedisConfiguration(host: self.host, port: self.port, maximumConnections: self.load.connections),
+            configuration: RedisConfiguration(
+                host: self.host, port: self.port, maximumConnections: self.load.connections,
+                sharedConnections: self.sharedConnections
+            ),
             logger: logger
         )
         let running = BackgroundService(client)
