@@ -7,6 +7,11 @@ import _ConnectionPoolModule
 
 /// A Redis client with a connection pool: every typed command, pipelining, and automatic reconnection.
 ///
+/// Plain commands and pipelines from all concurrent callers share a few connections
+/// (``RedisConfiguration/sharedConnections``): what queues up while a connection's event loop is busy is written in
+/// one go and replies are matched in order, so concurrent callers are pipelined automatically. Blocking and
+/// connection-state commands and ``withConnection(_:)`` lease a connection of their own.
+///
 /// The client is a swift-service-lifecycle `Service`: its ``run()`` keeps the pool alive (opening at least
 /// ``RedisConfiguration/minimumConnections``, replacing broken connections, reconnecting with backoff after the
 /// server went away) until the task is cancelled or the service group shuts down gracefully. Commands wait for

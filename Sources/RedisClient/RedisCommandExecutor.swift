@@ -1,7 +1,7 @@
 import NIOCore
 
-/// Something that runs Redis commands: a ``RedisConnection`` or a ``RedisClient`` (which leases a pooled
-/// connection per call). Every typed command (`get`, `set`, `hset`, ...) is an extension on this protocol, so it
+/// Something that runs Redis commands: a ``RedisConnection`` or a ``RedisClient`` (which runs them on its shared
+/// connections, or on a leased one for blocking and connection-state commands). Every typed command (`get`, `set`, `hset`, ...) is an extension on this protocol, so it
 /// works on both.
 public protocol RedisCommandExecutor: Sendable {
     /// Sends `command` and returns its reply; an error reply throws ``RedisError`` with code

@@ -4,7 +4,8 @@ import NIOPosix
 import _ConnectionPoolModule
 
 /// One connection to Redis. Many commands may be in flight at once (from one task or many); replies are matched to
-/// commands in order.
+/// commands in order, and commands submitted while the connection's event loop is busy are written together in one
+/// system call.
 ///
 /// Open one with ``connect(configuration:id:eventLoop:logger:)`` or, usually, let ``RedisClient`` lease one from
 /// its pool with ``RedisClient/withConnection(_:)``. Every typed command (``RedisCommandExecutor``) works here.
