@@ -98,8 +98,9 @@ final class MySQLConnectionPool: Sendable {
     /// A connection for the caller's exclusive use until ``release(_:)``.
     ///
     /// Throws ``MySQLError/Code/timeout`` after ``MySQLConfiguration/Pool/leaseTimeout``, the last connection
-    /// error (code kept, e.g. ``MySQLError/Code/authenticationFailed``) once the circuit breaker has tripped,
-    /// ``MySQLError/Code/poolUnavailable`` after shutdown, and `CancellationError` when the task is cancelled.
+    /// error (code kept, e.g. ``MySQLError/Code/authenticationFailed``) once the circuit breaker has tripped with
+    /// no connection open, ``MySQLError/Code/poolUnavailable`` after shutdown, and `CancellationError` when the
+    /// task is cancelled.
     func lease() async throws -> MySQLConnection {
         // The common case: an idle connection, one lock, no continuation.
         enum FastPath {
@@ -130,7 +131,8 @@ final class MySQLConnectionPool: Sendable {
         if state.phase == .shutDown {
             return MySQLError(code: .poolUnavailable, message: "no connection from the pool: it is shut down")
         }
-        if state.tripped, var cause = state.lastConnectError {
+        // Only when no connection is open: with some open, a request can still wait for one of them.
+        if state.tripped, state.open.isEmpty, var cause = state.lastConnectError {
             // Keep the cause's code (e.g. authenticationFailed) so callers can tell why.
             cause.message = "no connection from the pool: \(cause.message)"
             return cause
@@ -200,9 +202,13 @@ final class MySQLConnectionPool: Sendable {
     }
 
     private func leaseTimedOut(_ id: Int) {
-        let (busy, cause) = self.state.withLock { ($0.open.count, $0.lastConnectError) }
+        let (open, cause) = self.state.withLock { ($0.open.count, $0.lastConnectError) }
         var message = "no connection from the pool within \(self.configuration.leaseTimeout ?? .zero)"
-        message += " (\(busy) of at most \(self.configuration.maximumConnections) connections open, all busy"
+        if open == 0 {
+            message += " (none could be opened yet"
+        } else {
+            message += " (\(open) of at most \(self.configuration.maximumConnections) connections open, all busy"
+        }
         if let cause { message += "; the last connection attempt failed: \(cause.message)" }
         message += ")"
         self.failWaiter(id, with: MySQLError(code: .timeout, message: message))
@@ -306,6 +312,7 @@ final class MySQLConnectionPool: Sendable {
             state.failingSince = since
             guard now - since >= self.configuration.circuitBreakerTripAfter else { return [] }
             state.tripped = true
+            guard state.open.isEmpty else { return [] }  // the waiters may still get one of those
             var failed: [Waiter] = []
             while let waiter = state.waiters.popFirst() { failed.append(waiter) }
             return failed
