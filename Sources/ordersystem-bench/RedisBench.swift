@@ -1,4 +1,7 @@
-// benchmarks/redis: GET through RedisClient, as redis-benchmark -t get.
+// benchmarks/redis: GET through RedisClient, as redis-benchmark -t get: `--connections` workers (redis-benchmark's
+// clients), each waiting for its reply (or its pipeline's replies) before sending the next. The workers call the
+// client as a service's concurrent requests would, from ordinary tasks; how the client spreads them over
+// connections (its shared connections, automatic pipelining) is the client's own business and part of what is measured.
 import ArgumentParser
 import Logging
 import RedisClient
