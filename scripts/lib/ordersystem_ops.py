@@ -58,11 +58,11 @@ class Service:
         "analytics-service": ("analyticsuser", "analyticspass", "analytics_db"),
     }
 
-    def __init__(self, kind, port, workdir, binary, environment):
+    def __init__(self, kind, port, workdir, binary, environment, log_level="info"):
         self.kind, self.port, self.workdir, self.binary = kind, port, workdir, binary
         self.environment = dict(environment)
         self.environment[self.PORT_VARIABLE[kind]] = str(port)
-        self.environment["LOG_LEVEL"] = "info"
+        self.environment["LOG_LEVEL"] = log_level
         self.environment["DATA_DIR"] = os.path.join(workdir, f"{kind}-{port}")
         if kind in self.DATABASE:
             user, password, name = self.DATABASE[kind]
@@ -178,6 +178,7 @@ class Load:
         self.lock = threading.Lock()
         self.next_index = 0
         self.created = {}  # order id -> Decimal amount
+        self.completions = []  # time.monotonic() of each 201, in the order they arrived
         self.errors = {}  # outcome -> count
         self.started = None
         self.threads = []
@@ -218,6 +219,7 @@ class Load:
                     order = json.loads(payload)
                     with self.lock:
                         self.created[order["id"]] = amount
+                        self.completions.append(time.monotonic())
                 else:
                     self._count(f"http {response.status}")
             except (OSError, http.client.HTTPException) as error:
