@@ -155,28 +155,63 @@ public final class MySQLOrderStore: OrderStore {
         }
     }
 
+    public func create(batch: [NewOrder]) async throws {
+        guard !batch.isEmpty else { return }
+        try await self.client.withTransaction { connection in
+            try await Self.insert(batch, on: connection)
+        }
+    }
+
     private static func insert(_ order: Order, event: OutboxEvent, on connection: MySQLConnection) async throws {
-        try await connection.query(
-            """
-            INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                .string(order.id), .string(order.customerID), .string(order.productID), .int(Int64(order.quantity)),
-                .decimal(order.totalAmount.decimalString), .string(order.status),
-                .timestamp(order.createdAt), .timestamp(order.updatedAt),
-            ]
-        )
-        try await connection.query(
-            """
-            INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """,
-            [
-                .string(event.eventID), .string(event.aggregateID), .string(event.eventType),
-                .string(event.routingKey), .bytes(event.payload), .timestamp(event.createdAt),
-            ]
-        )
+        try await Self.insert([NewOrder(order: order, event: event)], on: connection)
+    }
+
+    /// Multi-row inserts in chunks of 64, 16, 4 and 1 rows: few statements per batch, and only four shapes of each,
+    /// so the connection's prepared statements are reused rather than one prepared per batch size.
+    private static func insert(_ entries: [NewOrder], on connection: MySQLConnection) async throws {
+        var remaining = entries[...]
+        while !remaining.isEmpty {
+            let size = [64, 16, 4, 1].first { $0 <= remaining.count }!
+            let chunk = remaining.prefix(size)
+            remaining = remaining.dropFirst(size)
+            var orderBinds: [MySQLData] = []
+            var eventBinds: [MySQLData] = []
+            orderBinds.reserveCapacity(8 * size)
+            eventBinds.reserveCapacity(6 * size)
+            for entry in chunk {
+                let order = entry.order
+                let event = entry.event
+                orderBinds += [
+                    .string(order.id), .string(order.customerID), .string(order.productID), .int(Int64(order.quantity)),
+                    .decimal(order.totalAmount.decimalString), .string(order.status),
+                    .timestamp(order.createdAt), .timestamp(order.updatedAt),
+                ]
+                eventBinds += [
+                    .string(event.eventID), .string(event.aggregateID), .string(event.eventType),
+                    .string(event.routingKey), .bytes(event.payload), .timestamp(event.createdAt),
+                ]
+            }
+            try await connection.query(Self.insertOrders[size]!, orderBinds)
+            try await connection.query(Self.insertEvents[size]!, eventBinds)
+        }
+    }
+
+    private static let insertOrders = MySQLOrderStore.multiRow(
+        "INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at) VALUES ",
+        columns: 8
+    )
+    private static let insertEvents = MySQLOrderStore.multiRow(
+        "INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at) VALUES ",
+        columns: 6
+    )
+
+    private static func multiRow(_ prefix: String, columns: Int) -> [Int: String] {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        var statements: [Int: String] = [:]
+        for size in [64, 16, 4, 1] {
+            statements[size] = prefix + Array(repeating: row, count: size).joined(separator: ", ")
+        }
+        return statements
     }
 
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {

@@ -9,6 +9,8 @@ import ServiceRuntime
 /// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (DESIGN.md, "HTTP").
 public struct OrderRoutes<Context: RequestContext>: Sendable {
     let store: any OrderStore
+    /// New orders without an idempotency key share transactions.
+    let groupCommit: OrderGroupCommit
     let cache: OrderCache
     let relaySignal: WakeSignal
     /// Concurrent misses for one order cost one store read (stampede protection).
@@ -62,7 +64,12 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         }
         let creation: OrderCreation
         do {
-            creation = try await self.store.create(order, event: outboxEvent, idempotency: claim)
+            if let claim {
+                creation = try await self.store.create(order, event: outboxEvent, idempotency: claim)
+            } else {
+                try await self.groupCommit.create(NewOrder(order: order, event: outboxEvent))
+                creation = .created
+            }
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("storing an order failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])

@@ -95,6 +95,7 @@ public func buildOrderService(
     )
     OrderRoutes<BasicRequestContext>(
         store: store,
+        groupCommit: OrderGroupCommit(store: store),
         cache: OrderCache(cache: cache, metrics: metrics, logger: logger),
         relaySignal: signal,
         metrics: metrics,

@@ -11,6 +11,9 @@ public protocol OrderStore: Sendable {
     /// concurrent requests with one key create one order. An expired key is taken over by the new order.
     func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation
 
+    /// Stores every order of `batch` and its outbox event in one transaction: all or none (group commit).
+    func create(batch: [NewOrder]) async throws
+
     /// Deletes idempotency keys recorded before `cutoff`; returns how many.
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int
 
@@ -45,6 +48,20 @@ extension OrderStore {
     /// Stores `order` and its outbox `event` in one transaction, without an idempotency key.
     public func create(_ order: Order, event: OutboxEvent) async throws {
         _ = try await self.create(order, event: event, idempotency: nil)
+    }
+}
+
+/// A new order and its `OrderCreated` outbox event, stored together.
+public struct NewOrder: Sendable, Equatable {
+    /// The order.
+    public var order: Order
+    /// Its event.
+    public var event: OutboxEvent
+
+    /// Pairs an order with its event.
+    public init(order: Order, event: OutboxEvent) {
+        self.order = order
+        self.event = event
     }
 }
 

@@ -108,29 +108,41 @@ public final class SQLiteOrderStore: OrderStore {
                     )
                 }
             }
-            _ = try await connection.query(
-                """
-                INSERT INTO orders (id, customer_id, product_id, quantity, total_amount_cents, status, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .text(order.id), .text(order.customerID), .text(order.productID), .int64(Int64(order.quantity)),
-                    .int64(order.totalAmount.cents), .text(order.status),
-                    .int64(order.createdAt.microsecondsSinceEpoch), .int64(order.updatedAt.microsecondsSinceEpoch),
-                ]
-            )
-            _ = try await connection.query(
-                """
-                INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .text(event.eventID), .text(event.aggregateID), .text(event.eventType), .text(event.routingKey),
-                    .bytes(event.payload), .int64(event.createdAt.microsecondsSinceEpoch),
-                ]
-            )
+            try await Self.insert(order, event: event, on: connection)
             return .created
         }
+    }
+
+    public func create(batch: [NewOrder]) async throws {
+        try await self.database.transaction { connection in
+            for entry in batch {
+                try await Self.insert(entry.order, event: entry.event, on: connection)
+            }
+        }
+    }
+
+    private static func insert(_ order: Order, event: OutboxEvent, on connection: SQLiteConnection) async throws {
+        _ = try await connection.query(
+            """
+            INSERT INTO orders (id, customer_id, product_id, quantity, total_amount_cents, status, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .text(order.id), .text(order.customerID), .text(order.productID), .int64(Int64(order.quantity)),
+                .int64(order.totalAmount.cents), .text(order.status),
+                .int64(order.createdAt.microsecondsSinceEpoch), .int64(order.updatedAt.microsecondsSinceEpoch),
+            ]
+        )
+        _ = try await connection.query(
+            """
+            INSERT INTO outbox_events (event_id, aggregate_id, event_type, routing_key, payload, created_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+            [
+                .text(event.eventID), .text(event.aggregateID), .text(event.eventType), .text(event.routingKey),
+                .bytes(event.payload), .int64(event.createdAt.microsecondsSinceEpoch),
+            ]
+        )
     }
 
     public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {

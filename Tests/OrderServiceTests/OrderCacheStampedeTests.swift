@@ -20,6 +20,7 @@ final class CountingOrderStore: OrderStore {
     func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
         try await self.wrapped.create(order, event: event, idempotency: idempotency)
     }
+    func create(batch: [NewOrder]) async throws { try await self.wrapped.create(batch: batch) }
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {
         try await self.wrapped.purgeIdempotencyKeys(before: cutoff)
     }

@@ -168,6 +168,49 @@ struct OrderStoreContract {
         let backlog = try await self.store.outboxBacklog()
         XCTAssertEqual(backlog.pending, 1)
     }
+
+    // MARK: Group commit
+
+    /// 150 orders in one call: every chunk size of the multi-row inserts (64, 16, 4, 1) is used.
+    func batchStoresEveryOrderWithItsEvent() async throws {
+        let base = Timestamp.now()
+        let entries = (0..<150).map { index -> NewOrder in
+            let (order, event) = self.makeOrder("customer-\(index)", cents: Int64(100 + index), at: base.adding(microseconds: Int64(index)))
+            return NewOrder(order: order, event: event)
+        }
+        try await self.store.create(batch: entries)
+        for entry in entries.prefix(2) + entries.suffix(2) {
+            let read = try await self.store.order(id: entry.order.id)
+            XCTAssertEqual(read, entry.order)
+        }
+        let newest = try await self.store.orders(limit: 100, offset: 0)
+        XCTAssertEqual(newest.count, 100)
+        XCTAssertEqual(newest.first?.id, entries.last?.order.id)
+        var claimed: [OutboxEvent] = []
+        _ = try await self.store.relayPendingEvents(limit: 200) { events in
+            claimed = events
+            return []
+        }
+        XCTAssertEqual(claimed.map(\.eventID), entries.map(\.event.eventID), "every event, in the batch's order")
+        XCTAssertEqual(claimed.first?.payload, entries.first?.event.payload)
+    }
+
+    /// One bad row fails the whole batch and leaves nothing behind.
+    func failedBatchWritesNothing() async throws {
+        let (first, firstEvent) = self.makeOrder()
+        let (second, secondEvent) = self.makeOrder()
+        var clash = second
+        clash.id = first.id
+        let batch = [NewOrder(order: first, event: firstEvent), NewOrder(order: clash, event: secondEvent)]
+        do {
+            try await self.store.create(batch: batch)
+            XCTFail("a duplicate order id must fail the batch")
+        } catch {}
+        let orders = try await self.store.orders(limit: 10, offset: 0)
+        XCTAssertEqual(orders, [])
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 0)
+    }
 }
 
 final class SQLiteOrderStoreTests: XCTestCase {
@@ -201,6 +244,12 @@ final class SQLiteOrderStoreTests: XCTestCase {
     func testConcurrentRequestsWithOneKeyCreateOneOrder() async throws {
         try await self.withStore { try await $0.concurrentRequestsWithOneKeyCreateOneOrder() }
     }
+    func testBatchStoresEveryOrderWithItsEvent() async throws {
+        try await self.withStore { try await $0.batchStoresEveryOrderWithItsEvent() }
+    }
+    func testFailedBatchWritesNothing() async throws {
+        try await self.withStore { try await $0.failedBatchWritesNothing() }
+    }
 }
 
 /// The same contract on the stack's MariaDB (`order_db`, as `orderuser`), from an empty database each time.
@@ -233,6 +282,12 @@ final class MySQLOrderStoreTests: XCTestCase {
     }
     func testConcurrentRequestsWithOneKeyCreateOneOrder() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).concurrentRequestsWithOneKeyCreateOneOrder() }
+    }
+    func testBatchStoresEveryOrderWithItsEvent() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).batchStoresEveryOrderWithItsEvent() }
+    }
+    func testFailedBatchWritesNothing() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).failedBatchWritesNothing() }
     }
 
     /// Two relays (two order-service instances) never publish the same outbox row: `FOR UPDATE SKIP LOCKED`.

@@ -1,0 +1,110 @@
+import OrderEvents
+import OrderService
+import ServiceRuntime
+import Synchronization
+import TestSupport
+import XCTest
+
+/// A store whose batch writes are slow (so concurrent requests pile up behind them), counted, and can be made to fail.
+final class BatchRecordingStore: OrderStore {
+    let wrapped: SQLiteOrderStore
+    let batches = Mutex<[Int]>([])
+    let failing = Atomic<Bool>(false)
+
+    init(wrapping store: SQLiteOrderStore) { self.wrapped = store }
+
+    func create(batch: [NewOrder]) async throws {
+        self.batches.withLock { $0.append(batch.count) }
+        try await Task.sleep(for: .milliseconds(50))
+        if self.failing.load(ordering: .relaxed) { throw TestFailure("the database is gone") }
+        try await self.wrapped.create(batch: batch)
+    }
+    func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
+        try await self.wrapped.create(order, event: event, idempotency: idempotency)
+    }
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int { try await self.wrapped.purgeIdempotencyKeys(before: cutoff) }
+    func order(id: String) async throws -> Order? { try await self.wrapped.order(id: id) }
+    func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
+    func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
+        try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
+    }
+    func outboxBacklog() async throws -> OutboxBacklog { try await self.wrapped.outboxBacklog() }
+    func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int { try await self.wrapped.purgePublishedEvents(before: cutoff) }
+    func checkHealth() async throws { try await self.wrapped.checkHealth() }
+    func close() async { await self.wrapped.close() }
+}
+
+final class OrderGroupCommitTests: XCTestCase {
+    private func withStore(_ body: (BatchRecordingStore, OrderStoreContract) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let sqlite = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("s"))
+        let store = BatchRecordingStore(wrapping: sqlite)
+        try await body(store, OrderStoreContract(store: sqlite))
+        await sqlite.close()
+    }
+
+    func testConcurrentOrdersShareTransactionsAndAllAreStored() async throws {
+        try await self.withStore { store, contract in
+            let commit = OrderGroupCommit(store: store, maximumWriters: 2, maximumBatch: 64)
+            let entries = (0..<200).map { index in
+                let (order, event) = contract.makeOrder("customer-\(index)")
+                return NewOrder(order: order, event: event)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for entry in entries { group.addTask { try await commit.create(entry) } }
+                try await group.waitForAll()
+            }
+            let sizes = store.batches.withLock { $0 }
+            XCTAssertEqual(sizes.reduce(0, +), 200, "every order written once")
+            XCTAssertLessThan(sizes.count, 20, "200 concurrent orders shared transactions: \(sizes)")
+            XCTAssertLessThanOrEqual(sizes.max() ?? 0, 64, "no batch above the maximum")
+            for entry in entries {
+                let stored = try await store.order(id: entry.order.id)
+                XCTAssertEqual(stored, entry.order)
+            }
+            let backlog = try await store.outboxBacklog()
+            XCTAssertEqual(backlog.pending, 200)
+        }
+    }
+
+    func testASingleOrderIsWrittenAtOnce() async throws {
+        try await self.withStore { store, contract in
+            let commit = OrderGroupCommit(store: store)
+            let (order, event) = contract.makeOrder()
+            try await commit.create(NewOrder(order: order, event: event))
+            XCTAssertEqual(store.batches.withLock { $0 }, [1])
+            let stored = try await store.order(id: order.id)
+            XCTAssertEqual(stored, order)
+        }
+    }
+
+    func testAFailedBatchFailsEachOfItsRequestsAndTheNextOnesSucceed() async throws {
+        try await self.withStore { store, contract in
+            let commit = OrderGroupCommit(store: store, maximumWriters: 1)
+            store.failing.store(true, ordering: .relaxed)
+            let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<10 {
+                    let (order, event) = contract.makeOrder("customer-\(index)")
+                    group.addTask {
+                        do {
+                            try await commit.create(NewOrder(order: order, event: event))
+                            return false
+                        } catch {
+                            return true
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            XCTAssertEqual(failures, 10, "every request of a failed transaction hears about it")
+            let nothing = try await store.orders(limit: 20, offset: 0)
+            XCTAssertEqual(nothing, [])
+            store.failing.store(false, ordering: .relaxed)
+            let (order, event) = contract.makeOrder()
+            try await commit.create(NewOrder(order: order, event: event))
+            let stored = try await store.order(id: order.id)
+            XCTAssertEqual(stored, order, "the group commit keeps working after a failure")
+        }
+    }
+}
