@@ -19,6 +19,9 @@ public struct OrderServiceConfiguration: Sendable {
     /// How long an `Idempotency-Key` answers with its order (`IDEMPOTENCY_KEY_TTL`, 24 h); expired keys are purged
     /// by the relay's housekeeping and a reused expired key creates a new order.
     public var idempotencyKeyTTL: Duration = .seconds(24 * 3600)
+    /// Orders kept in the process in front of a shared cache (`NEAR_CACHE_CAPACITY`, 10000; 0 for none). Unused
+    /// when the cache is already in the process.
+    public var nearCacheCapacity: Int = 10_000
     /// The outbox relay's tunables.
     public var relay = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
 
@@ -96,7 +99,13 @@ public func buildOrderService(
     OrderRoutes<BasicRequestContext>(
         store: store,
         groupCommit: OrderGroupCommit(store: store),
-        cache: OrderCache(cache: cache, metrics: metrics, logger: logger),
+        cache: OrderCache(
+            cache: cache,
+            near: cache is MemoryCache || configuration.nearCacheCapacity == 0
+                ? nil : MemoryCache(capacity: configuration.nearCacheCapacity),
+            metrics: metrics,
+            logger: logger
+        ),
         relaySignal: signal,
         metrics: metrics,
         maxBodySize: configuration.maxBodySize,

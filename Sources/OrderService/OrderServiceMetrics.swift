@@ -10,6 +10,8 @@ public struct OrderServiceMetrics: Sendable {
     let cacheHits: Counter
     let cacheMisses: Counter
     let cacheErrors: Counter
+    let nearCacheHits: Counter
+    let nearCacheMisses: Counter
     let storeErrors: Counter
     let outboxPending: Gauge
     let outboxOldestPendingSeconds: Gauge
@@ -29,6 +31,8 @@ public struct OrderServiceMetrics: Sendable {
         self.cacheHits = registry.counter("cache_requests_total", [("cache", "order"), ("result", "hit")])
         self.cacheMisses = registry.counter("cache_requests_total", [("cache", "order"), ("result", "miss")])
         self.cacheErrors = registry.counter("cache_requests_total", [("cache", "order"), ("result", "error")])
+        self.nearCacheHits = registry.counter("cache_requests_total", [("cache", "order_near"), ("result", "hit")])
+        self.nearCacheMisses = registry.counter("cache_requests_total", [("cache", "order_near"), ("result", "miss")])
         self.storeErrors = registry.counter("store_errors_total", [("store", "orders")])
         self.outboxPending = registry.gauge("outbox_pending_events")
         self.outboxOldestPendingSeconds = registry.gauge("outbox_oldest_pending_seconds")

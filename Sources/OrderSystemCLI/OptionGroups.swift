@@ -76,6 +76,9 @@ public struct OrderTuningOptions: ParsableArguments {
     @Option(help: "How long an Idempotency-Key of POST /orders answers with its order. (env: IDEMPOTENCY_KEY_TTL; default: 24h)")
     public var idempotencyKeyTtl: String?
 
+    @Option(help: "Orders kept in the process in front of Redis (orders never change, so it needs no invalidation); 0 for none. (env: NEAR_CACHE_CAPACITY; default: 10000)")
+    public var nearCacheCapacity: Int?
+
     public init() {}
 }
 

@@ -216,6 +216,10 @@ public struct SystemConfiguration: Sendable {
         configuration.order.relay.retention = try resolver.duration(
             orderTuning.outboxRetention, option: "outbox-retention", env: ["OUTBOX_RETENTION"], default: .seconds(24 * 3600)
         )
+        configuration.order.nearCacheCapacity = try resolver.int(
+            orderTuning.nearCacheCapacity, option: "near-cache-capacity", env: ["NEAR_CACHE_CAPACITY"], default: 10_000,
+            range: 0...10_000_000
+        )
         configuration.order.idempotencyKeyTTL = try resolver.duration(
             orderTuning.idempotencyKeyTtl, option: "idempotency-key-ttl", env: ["IDEMPOTENCY_KEY_TTL"],
             default: .seconds(24 * 3600)

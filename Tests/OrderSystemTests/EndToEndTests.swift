@@ -154,6 +154,7 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         defer { redis.down() }
         self.extraArguments = [
             "--cache", "redis", "--redis-host", "127.0.0.1", "--redis-port", "\(redis.port)", "--cache-timeout", "100ms",
+            "--near-cache-capacity", "0",  // every read goes to Redis: this test is about Redis
         ]
         try await self.withSystem { ports, _ in
             let orders = self.client(ports[.order])
