@@ -49,10 +49,7 @@ struct MySQLBenchOptions: ParsableArguments {
 struct MySQLPointSelect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mysql-point-select",
-        abstract: "SELECT c FROM sbtest1 WHERE id = ?, as sysbench oltp_point_select.",
-        // Registered here rather than beside the others in Bench.swift (not this file's owner's to change):
-        // `ordersystem-bench mysql-point-select mysql-insert ...`.
-        subcommands: [MySQLInsert.self]
+        abstract: "SELECT c FROM sbtest1 WHERE id = ?, as sysbench oltp_point_select."
     )
     @OptionGroup var options: MySQLBenchOptions
 
