@@ -11,8 +11,9 @@ public struct AnalyticsServiceConfiguration: Sendable {
     public var hostname: String = "0.0.0.0"
     /// The port (`SERVICE_PORT`, 8081).
     public var port: Int = 8081
-    /// Unacknowledged deliveries in flight, which is also the largest batch applied in one transaction.
-    public var prefetch: Int = 256
+    /// Unacknowledged deliveries in flight (`ANALYTICS_PREFETCH`, 512). Batches of up to half of them are applied,
+    /// one transaction each, so the next batch is already here while one commits.
+    public var prefetch: Int = 512
     /// Retry delays of the queue's retry levels.
     public var retryDelays: [Duration] = OrderTopology.defaultRetryDelays
 
@@ -56,6 +57,7 @@ public func buildAnalyticsService(
         broker: backends.broker,
         queue: queue,
         prefetch: configuration.prefetch,
+        batchLimit: max(1, configuration.prefetch / 2),
         handler: OrderEventApplier(store: backends.store, summaryCache: summaryCache, metrics: metrics, logger: logger),
         brokerErrors: metrics.brokerErrors,
         logger: logger

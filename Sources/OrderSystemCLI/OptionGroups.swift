@@ -84,7 +84,7 @@ public struct OrderTuningOptions: ParsableArguments {
 
 /// Tunables of the analytics service.
 public struct AnalyticsTuningOptions: ParsableArguments {
-    @Option(help: "Unacknowledged deliveries in flight, also the largest batch applied in one transaction. (env: ANALYTICS_PREFETCH; default: 256)")
+    @Option(help: "Unacknowledged deliveries in flight; batches of up to half of them are applied, one transaction each, while the rest arrive. (env: ANALYTICS_PREFETCH; default: 512)")
     public var analyticsPrefetch: Int?
 
     public init() {}

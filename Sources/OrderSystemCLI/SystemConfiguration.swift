@@ -225,7 +225,7 @@ public struct SystemConfiguration: Sendable {
             default: .seconds(24 * 3600)
         )
         configuration.analytics.prefetch = try resolver.int(
-            analyticsTuning.analyticsPrefetch, option: "analytics-prefetch", env: ["ANALYTICS_PREFETCH"], default: 256,
+            analyticsTuning.analyticsPrefetch, option: "analytics-prefetch", env: ["ANALYTICS_PREFETCH"], default: 512,
             range: 1...65_535
         )
         configuration.notification.prefetch = try resolver.int(

@@ -65,6 +65,7 @@ public final class QueueConsumerService: Service, Sendable {
     let queue: String
     private let broker: any MessageBroker
     private let prefetch: Int
+    private let batchLimit: Int
     private let handler: any DeliveryBatchHandler
     let logger: Logger
     private let brokerErrors: Counter?
@@ -73,11 +74,13 @@ public final class QueueConsumerService: Service, Sendable {
     fileprivate let paused = Atomic<Bool>(false)
     private let current = Mutex<(any MessageConsumer)?>(nil)
 
-    /// Creates the service.
+    /// Creates the service. At most `prefetch` deliveries are unsettled at once; batches hold at most `batchLimit`
+    /// (default: `prefetch`). A batch limit below the prefetch lets the next batch arrive while one is handled.
     public init(
         broker: any MessageBroker,
         queue: String,
         prefetch: Int,
+        batchLimit: Int? = nil,
         handler: any DeliveryBatchHandler,
         brokerErrors: Counter? = nil,
         logger: Logger
@@ -85,6 +88,7 @@ public final class QueueConsumerService: Service, Sendable {
         self.broker = broker
         self.queue = queue
         self.prefetch = max(prefetch, 1)
+        self.batchLimit = min(max(batchLimit ?? prefetch, 1), max(prefetch, 1))
         self.handler = handler
         self.brokerErrors = brokerErrors
         self.logger = logger
@@ -131,7 +135,7 @@ public final class QueueConsumerService: Service, Sendable {
             if self.stopping.load(ordering: .relaxed) { await consumer.cancel() }
             self.logger.info("consuming", metadata: ["queue": "\(self.queue)", "prefetch": "\(self.prefetch)"])
             do {
-                while let deliveries = try await consumer.next(limit: self.prefetch) {
+                while let deliveries = try await consumer.next(limit: self.batchLimit) {
                     backoff.reset()
                     await self.handler.handle(deliveries, from: consumer, control: control)
                 }
