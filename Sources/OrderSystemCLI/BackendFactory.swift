@@ -64,25 +64,9 @@ enum BackendFactory {
             }
             return broker
         case .rabbitmq:
-            let configuration: AMQPConnectionConfiguration
-            do {
-                configuration = try AMQPConnectionConfiguration(url: settings.rabbitmqURL)
-            } catch {
-                throw UnsupportedBackendError(description: "RABBITMQ_URL is not a valid amqp:// URL: \(error)")
-            }
-            let client = AMQPClient(configuration: configuration, logger: logger)
-            let running = BackgroundService(client)
+            // The topology is declared at start, so wait for the first connection.
+            let (client, running) = try await RabbitMQConnector.connect(settings, logger: logger)
             closers.append { await running.stop() }
-            logger.info("connecting to RabbitMQ", metadata: ["broker": "\(configuration)"])
-            // The topology is declared at start, so wait for the first connection (the client retries meanwhile).
-            do {
-                try await client.waitUntilConnected(timeout: settings.brokerConnectTimeout)
-            } catch {
-                throw UnsupportedBackendError(
-                    description: "RabbitMQ at \(configuration.host):\(configuration.port) did not answer within "
-                        + "\(DurationParser.format(settings.brokerConnectTimeout)) (RABBITMQ_URL; BROKER_CONNECT_TIMEOUT): \(error)"
-                )
-            }
             return RabbitMQBroker(client: client, logger: logger)
         }
     }

@@ -69,7 +69,7 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
         configuration: SystemConfiguration, queues: [String] = Self.queues
     ) async throws -> RabbitMQQueueMigration.Report {
         let logger = ServiceLogging.logger(service: "migrate-queues", level: configuration.logLevel)
-        return try await AdminAMQPConnection.with(configuration.backends, logger: logger) { client in
+        return try await RabbitMQConnector.with(configuration.backends, logger: logger) { client in
             let topology = OrderTopology.topology(queues: queues, retryDelays: configuration.analytics.retryDelays)
             return try await RabbitMQQueueMigration.migrate(client: client, topology: topology, logger: logger)
         }

@@ -69,7 +69,7 @@ public struct ReplayDeadLettersCommand: AsyncParsableCommand {
         queues: [String], limit: Int, dryRun: Bool, configuration: SystemConfiguration
     ) async throws -> [String] {
         let logger = ServiceLogging.logger(service: "replay-dlq", level: configuration.logLevel)
-        return try await AdminAMQPConnection.with(configuration.backends, logger: logger) { client in
+        return try await RabbitMQConnector.with(configuration.backends, logger: logger) { client in
             var lines: [String] = []
             for queue in queues {
                 guard let waiting = try await RabbitMQDeadLetters.depth(client: client, queue: queue) else {

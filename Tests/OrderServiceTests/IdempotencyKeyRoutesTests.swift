@@ -9,34 +9,19 @@ import XCTest
 
 /// `POST /orders` with an `Idempotency-Key` header: safe retries for clients.
 final class IdempotencyKeyRoutesTests: XCTestCase, @unchecked Sendable {
-    private var directory: TemporaryDirectory!
-    private var store: SQLiteOrderStore!
-    private var broker: TestBroker!
+    private var fixture: OrderServiceFixture!
+    private var store: SQLiteOrderStore { self.fixture.store }
 
     override func setUp() async throws {
-        self.directory = try TemporaryDirectory()
-        self.store = try await SQLiteOrderStore.open(
-            path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("store")
-        )
-        self.broker = try await TestBroker.open(path: self.directory.file("broker.sqlite"))
+        self.fixture = try await OrderServiceFixture.make()
     }
 
     override func tearDown() async throws {
-        await self.store.close()
-        await self.broker.close()
-        self.directory.remove()
+        await self.fixture.close()
     }
 
     private func makeApp(ttl: Duration = .seconds(24 * 3600)) async throws -> some ApplicationProtocol {
-        var configuration = OrderServiceConfiguration()
-        configuration.port = 0
-        configuration.idempotencyKeyTTL = ttl
-        configuration.relay.flushTimeout = .milliseconds(200)
-        return try await buildOrderService(
-            configuration: configuration,
-            backends: OrderServiceBackends(store: self.store, cache: MemoryCache(), broker: self.broker.broker),
-            logger: testLogger("order-service")
-        )
+        try await self.fixture.makeApp { $0.idempotencyKeyTTL = ttl }
     }
 
     private static let body = #"{"customer_id":"customer-123","product_id":"product-456","quantity":2,"total_amount":99.99}"#

@@ -10,35 +10,21 @@ import TestSupport
 import XCTest
 
 final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
-    private var directory: TemporaryDirectory!
-    private var store: SQLiteOrderStore!
-    private var broker: TestBroker!
+    private var fixture: OrderServiceFixture!
+    private var store: SQLiteOrderStore { self.fixture.store }
+    private var broker: TestBroker { self.fixture.broker }
+    private var directory: TemporaryDirectory { self.fixture.directory }
 
     override func setUp() async throws {
-        self.directory = try TemporaryDirectory()
-        self.store = try await SQLiteOrderStore.open(
-            path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("store")
-        )
-        self.broker = try await TestBroker.open(path: self.directory.file("broker.sqlite"))
+        self.fixture = try await OrderServiceFixture.make()
     }
 
     override func tearDown() async throws {
-        await self.store.close()
-        await self.broker.close()
-        self.directory.remove()
+        await self.fixture.close()
     }
 
     private func makeApp(maxBodySize: Int = 64 * 1024) async throws -> some ApplicationProtocol {
-        var configuration = OrderServiceConfiguration()
-        configuration.port = 0
-        configuration.maxBodySize = maxBodySize
-        // The router test framework runs the relay too; keep its shutdown flush short for tests that break the store.
-        configuration.relay.flushTimeout = .milliseconds(200)
-        return try await buildOrderService(
-            configuration: configuration,
-            backends: OrderServiceBackends(store: self.store, cache: MemoryCache(), broker: self.broker.broker),
-            logger: testLogger("order-service")
-        )
+        try await self.fixture.makeApp { $0.maxBodySize = maxBodySize }
     }
 
     private func json(_ response: TestResponse) throws -> JSONValue {
@@ -254,7 +240,7 @@ final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
     func testOrderAndItsEventAreStoredTogetherAndPublished() async throws {
         let app = try await self.makeApp()
         let broker = self.broker.broker
-        let store = self.store!
+        let store = self.store
         try await app.test(.router) { client in
             let response = try await self.create(client)
             let id = try XCTUnwrap(try self.json(response)["id"]?.stringValue)
@@ -295,7 +281,7 @@ final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
             XCTAssertEqual(try self.json(health)["status"], .string("unhealthy"))
         }
         // Reopen so tearDown can close it again.
-        self.store = try await SQLiteOrderStore.open(
+        self.fixture.store = try await SQLiteOrderStore.open(
             path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("store")
         )
     }

@@ -7,23 +7,18 @@ import TestSupport
 import XCTest
 
 final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
-    private var directory: TemporaryDirectory!
-    private var store: SQLiteOrderStore!
-    private var broker: TestBroker!
+    private var fixture: OrderServiceFixture!
+    private var store: SQLiteOrderStore { self.fixture.store }
+    private var broker: TestBroker { self.fixture.broker }
+    private var directory: TemporaryDirectory { self.fixture.directory }
 
     override func setUp() async throws {
-        self.directory = try TemporaryDirectory()
-        self.store = try await SQLiteOrderStore.open(
-            path: self.directory.file("orders.sqlite"), durability: .normal, logger: testLogger("store")
-        )
-        self.broker = try await TestBroker.open(path: self.directory.file("broker.sqlite"))
+        self.fixture = try await OrderServiceFixture.make()
         try await self.broker.broker.declare(OrderTopology.topology(queues: [OrderTopology.analyticsQueue]))
     }
 
     override func tearDown() async throws {
-        await self.store.close()
-        await self.broker.close()
-        self.directory.remove()
+        await self.fixture.close()
     }
 
     private func storeOrders(_ count: Int) async throws -> [String] {
