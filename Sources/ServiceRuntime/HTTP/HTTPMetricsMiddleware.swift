@@ -1,15 +1,16 @@
 import Hummingbird
 import Metrics
+import Synchronization
 
 /// Records `http_requests_total{method,path,status}` and `http_request_duration_seconds{method,path}`
 /// (the names the original README promised). `path` is the matched route template, e.g. `/orders/{id}`,
 /// so ids do not explode the number of series.
 public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    private let metrics: ServiceMetrics
+    private let handles: HTTPMetricHandles
 
     /// Creates the middleware recording into `metrics`.
     public init(metrics: ServiceMetrics) {
-        self.metrics = metrics
+        self.handles = HTTPMetricHandles(metrics: metrics)
     }
 
     public func handle(
@@ -32,18 +33,40 @@ public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func record(request: Request, context: Context, status: Int, start: ContinuousClock.Instant) {
-        let path = context.endpointPath ?? "unmatched"
-        let method = request.method.rawValue
-        Counter(
-            label: "http_requests_total",
-            dimensions: [("method", method), ("path", path), ("status", String(status))],
-            factory: self.metrics.factory
-        ).increment()
-        Timer(
-            label: "http_request_duration_seconds",
-            dimensions: [("method", method), ("path", path)],
-            factory: self.metrics.factory
-        ).recordInterval(since: start)
+        let (requests, duration) = self.handles.handles(
+            method: request.method.rawValue, path: context.endpointPath ?? "unmatched", status: status
+        )
+        requests.increment()
+        duration.recordInterval(since: start)
+    }
+}
+
+/// The counter and timer of each (method, route, status), created once: creating them through the factory on every
+/// request (a registry lookup that builds and sorts the labels) cost more than recording.
+final class HTTPMetricHandles: Sendable {
+    private struct Key: Hashable {
+        var method: String
+        var path: String
+        var status: Int
+    }
+
+    private let metrics: ServiceMetrics
+    private let cache = Mutex<[Key: (Counter, Timer)]>([:])
+
+    init(metrics: ServiceMetrics) {
+        self.metrics = metrics
+    }
+
+    func handles(method: String, path: String, status: Int) -> (Counter, Timer) {
+        let key = Key(method: method, path: path, status: status)
+        if let found = self.cache.withLock({ $0[key] }) { return found }
+        let created = (
+            self.metrics.counter("http_requests_total", [("method", method), ("path", path), ("status", String(status))]),
+            self.metrics.timer("http_request_duration_seconds", [("method", method), ("path", path)])
+        )
+        // Another request may have created the same ones meanwhile; the factory returns the same series either way.
+        self.cache.withLock { $0[key] = created }
+        return created
     }
 }
 
