@@ -40,37 +40,9 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         return configuration
     }
 
-    /// Ports the services bound, filled in as they start.
-    final class Ports: Sendable {
-        private let ports = Mutex<[ServiceName: Int]>([:])
-        func set(_ name: ServiceName, _ port: Int) { self.ports.withLock { $0[name] = port } }
-        subscript(_ name: ServiceName) -> Int { self.ports.withLock { $0[name] ?? 0 } }
-        var ready: Bool { self.ports.withLock { $0.count == ServiceName.allCases.count } }
-    }
-
     /// Runs the system while `body` runs; `body` gets the ports and the group (to shut it down early).
-    private func withSystem<T: Sendable>(_ body: (Ports, ServiceGroup) async throws -> T) async throws -> T {
-        let ports = Ports()
-        let services = try await EmbeddedSystem.makeServices(configuration: try self.configuration()) { name, port in
-            ports.set(name, port)
-        }
-        let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("system")))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let result: T
-            do {
-                let started = await eventually { ports.ready }
-                XCTAssertTrue(started, "services did not start")
-                result = try await body(ports, group)
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        }
+    private func withSystem<T: Sendable>(_ body: (SystemPorts, ServiceGroup) async throws -> T) async throws -> T {
+        try await withRunningSystem(try self.configuration(), body)
     }
 
     private func client(_ port: Int) -> TestClient {

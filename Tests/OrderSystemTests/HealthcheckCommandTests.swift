@@ -60,24 +60,13 @@ final class HealthcheckCommandTests: XCTestCase {
             "--hostname", "127.0.0.1",
         ]).resolve(environment: [:])
         configuration.logLevel = .critical
-        let ports = Mutex<[ServiceName: Int]>([:])
-        let services = try await EmbeddedSystem.makeServices(configuration: configuration) { name, port in
-            ports.withLock { $0[name] = port }
-        }
-        let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("healthcheck")))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let started = await eventually { ports.withLock { $0.count == ServiceName.allCases.count } }
-            XCTAssertTrue(started, "services did not start")
+        try await withRunningSystem(configuration) { ports, _ in
             for name in ServiceName.allCases {
-                let port = ports.withLock { $0[name] ?? 0 }
-                let outcome = await HTTPHealthProbe.check(url: "http://127.0.0.1:\(port)/health", timeout: 3)
+                let outcome = await HTTPHealthProbe.check(url: "http://127.0.0.1:\(ports[name])/health", timeout: 3)
                 XCTAssertTrue(outcome.passed, "\(name.rawValue): \(outcome)")
                 guard case .answered(200, let firstLine) = outcome else { continue }
                 XCTAssertTrue(firstLine.contains(#""status":"healthy""#), firstLine)
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 

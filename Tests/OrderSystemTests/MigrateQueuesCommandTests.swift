@@ -289,49 +289,33 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
             "--hostname", "127.0.0.1", "--broker", "rabbitmq", "--rabbitmq-url", try RabbitMQTestTopology.url(),
         ]).resolve(environment: [:])
         configuration.logLevel = .critical
-        let ports = Mutex<[ServiceName: Int]>([:])
-        let services = try await EmbeddedSystem.makeServices(configuration: configuration) { name, port in
-            ports.withLock { $0[name] = port }
-        }
-        let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("system")))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            do {
-                let started = await eventually { ports.withLock { $0.count } == 3 }
-                XCTAssertTrue(started)
-                let orders = TestClient(host: "127.0.0.1", port: ports.withLock { $0[.order]! }, configuration: .init(timeout: .seconds(10)))
-                let analytics = TestClient(host: "127.0.0.1", port: ports.withLock { $0[.analytics]! }, configuration: .init(timeout: .seconds(10)))
-                orders.connect()
-                analytics.connect()
-                func json(_ response: TestClient.Response) throws -> JSONValue {
-                    try JSONReader.parse(Array((response.body ?? ByteBuffer()).readableBytesView))
-                }
-                let orderHealth = try await orders.get("/health")
-                XCTAssertEqual(orderHealth.status, .ok)
-                XCTAssertEqual(try json(orderHealth)["status"], .string("degraded"))
-                XCTAssertTrue(try json(orderHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
-                let analyticsHealth = try await analytics.get("/health")
-                XCTAssertEqual(analyticsHealth.status, .serviceUnavailable)
-                XCTAssertTrue(try json(analyticsHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
-
-                let created = try await orders.post(
-                    "/orders", body: ByteBuffer(string: #"{"customer_id":"c","product_id":"p","quantity":1,"total_amount":1}"#)
-                )
-                XCTAssertEqual(created.status, .created)
-                let counted = try await eventually {
-                    let summary = try json(try await analytics.get("/analytics/summary"))
-                    return summary["total_orders"] == .number("\(Self.messageCount + 1)")
-                }
-                XCTAssertTrue(counted, "the original queue's events and the new order are counted")
-                try await orders.shutdown()
-                try await analytics.shutdown()
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
+        try await withRunningSystem(configuration) { ports, _ in
+            let orders = TestClient(host: "127.0.0.1", port: ports[.order], configuration: .init(timeout: .seconds(10)))
+            let analytics = TestClient(host: "127.0.0.1", port: ports[.analytics], configuration: .init(timeout: .seconds(10)))
+            orders.connect()
+            analytics.connect()
+            func json(_ response: TestClient.Response) throws -> JSONValue {
+                try JSONReader.parse(Array((response.body ?? ByteBuffer()).readableBytesView))
             }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+            let orderHealth = try await orders.get("/health")
+            XCTAssertEqual(orderHealth.status, .ok)
+            XCTAssertEqual(try json(orderHealth)["status"], .string("degraded"))
+            XCTAssertTrue(try json(orderHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
+            let analyticsHealth = try await analytics.get("/health")
+            XCTAssertEqual(analyticsHealth.status, .serviceUnavailable)
+            XCTAssertTrue(try json(analyticsHealth)["checks"]?["mq"]?.stringValue?.contains("migrate-queues") ?? false)
+
+            let created = try await orders.post(
+                "/orders", body: ByteBuffer(string: #"{"customer_id":"c","product_id":"p","quantity":1,"total_amount":1}"#)
+            )
+            XCTAssertEqual(created.status, .created)
+            let counted = try await eventually {
+                let summary = try json(try await analytics.get("/analytics/summary"))
+                return summary["total_orders"] == .number("\(Self.messageCount + 1)")
+            }
+            XCTAssertTrue(counted, "the original queue's events and the new order are counted")
+            try await orders.shutdown()
+            try await analytics.shutdown()
         }
     }
 }
