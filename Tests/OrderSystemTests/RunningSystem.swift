@@ -24,21 +24,9 @@ func withRunningSystem<T: Sendable>(
     let services = try await EmbeddedSystem.makeServices(configuration: configuration) { name, port in
         ports.set(name, port)
     }
-    let group = ServiceGroup(configuration: .init(services: services, logger: testLogger("system")))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        let result: T
-        do {
-            let started = await eventually { ports.ready }
-            XCTAssertTrue(started, "services did not start", file: file, line: line)
-            result = try await body(ports, group)
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
+    return try await withRunningServices(services) { group in
+        let started = await eventually { ports.ready }
+        XCTAssertTrue(started, "services did not start", file: file, line: line)
+        return try await body(ports, group)
     }
 }
