@@ -25,26 +25,40 @@ public enum Identifier {
     }
 
     /// The canonical lowercase form of a UUID string in 8-4-4-4-12 form (any case), or nil when it is not one.
-    public static func canonicalUUID(_ text: some StringProtocol) -> String? {
+    ///
+    /// Concrete over `String` and written over its UTF-8 bytes: `GET /orders/{id}` calls it on every request, and the
+    /// generic version (over `some StringProtocol`, with `enumerated()`) looked up generic metadata per character,
+    /// about a tenth of the order service's CPU on cache hits.
+    public static func canonicalUUID(_ text: String) -> String? {
         let utf8 = text.utf8
         guard utf8.count == 36 else { return nil }
-        var result = [UInt8]()
-        result.reserveCapacity(36)
-        for (index, byte) in utf8.enumerated() {
-            if index == 8 || index == 13 || index == 18 || index == 23 {
-                guard byte == UInt8(ascii: "-") else { return nil }
-                result.append(byte)
-                continue
+        var valid = true
+        let result = String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            for byte in utf8 {
+                let out: UInt8
+                switch (index, byte) {
+                case (8, _), (13, _), (18, _), (23, _):
+                    guard byte == UInt8(ascii: "-") else { valid = false; return 0 }
+                    out = byte
+                case (_, UInt8(ascii: "0")...UInt8(ascii: "9")), (_, UInt8(ascii: "a")...UInt8(ascii: "f")):
+                    out = byte
+                case (_, UInt8(ascii: "A")...UInt8(ascii: "F")):
+                    out = byte + 32
+                default:
+                    valid = false
+                    return 0
+                }
+                buffer[index] = out
+                index += 1
             }
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"):
-                result.append(byte)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"):
-                result.append(byte + 32)
-            default:
-                return nil
-            }
+            return index
         }
-        return String(decoding: result, as: UTF8.self)
+        return valid ? result : nil
+    }
+
+    /// The same for any other string type (a `Substring`, say).
+    public static func canonicalUUID(_ text: some StringProtocol) -> String? {
+        Self.canonicalUUID(String(text))
     }
 }

@@ -41,6 +41,11 @@ final class RuntimeBuildingBlocksTests: XCTestCase {
         XCTAssertNil(Identifier.canonicalUUID("5b3c0d2e8f1a4c7b9e6d2a1b3c4d5e6f"))
         XCTAssertNil(Identifier.canonicalUUID("5b3c0d2e-8f1a-4c7b-9e6d-2a1b3c4d5e6g"))
         XCTAssertNil(Identifier.canonicalUUID("not-a-uuid"))
+        XCTAssertNil(Identifier.canonicalUUID("5b3c0d2e-8f1a-4c7b-9e6d-2a1b3c4d5e6"), "35 characters")
+        XCTAssertNil(Identifier.canonicalUUID("5b3c0d2e-8f1a-4c7b-9e6d2-a1b3c4d5e6f"), "a dash out of place")
+        XCTAssertNil(Identifier.canonicalUUID("5b3c0d2e-8f1a-4c7b-9e6d-2a1b3c4d5éf"), "36 bytes, not ASCII")
+        let substring = "/5B3C0D2E-8F1A-4C7B-9E6D-2A1B3C4D5E6F".dropFirst()
+        XCTAssertEqual(Identifier.canonicalUUID(substring), "5b3c0d2e-8f1a-4c7b-9e6d-2a1b3c4d5e6f")
     }
 
     func testHealthFoldsOptionalAndRequiredChecks() async {
