@@ -137,16 +137,7 @@ final class EmbeddedBrokerTests: XCTestCase {
     // MARK: Consuming
 
     func testDeliveriesComeInPublishOrder() async throws {
-        try await withFixture { fixture in
-            _ = await fixture.broker.publish((1...5).map { Self.message($0) })
-            _ = await fixture.broker.publish((6...10).map { Self.message($0) })
-            let consumer = try await fixture.broker.consume(queue: Self.analytics, prefetch: 100)
-
-            let received = try await Self.receive(from: consumer, count: 10)
-
-            XCTAssertEqual(received.map(Self.number), Array(1...10))
-            XCTAssertTrue(received.allSatisfy { !$0.redelivered })
-        }
+        try await withFixture { try await self.contract($0).deliveriesComeInPublishOrder() }
     }
 
     func testNextNeverHandsOutMoreThanPrefetchUnsettledDeliveries() async throws {
@@ -168,34 +159,7 @@ final class EmbeddedBrokerTests: XCTestCase {
     }
 
     func testCompetingConsumersGetDisjointMessagesThatTogetherAreAll() async throws {
-        try await withFixture { fixture in
-            let consumers = [
-                try await fixture.broker.consume(queue: Self.analytics, prefetch: 5),
-                try await fixture.broker.consume(queue: Self.analytics, prefetch: 5),
-            ]
-            let received = try await withThrowingTaskGroup(of: [Int].self) { group in
-                for consumer in consumers {
-                    group.addTask {
-                        var numbers: [Int] = []
-                        while let batch = try await Self.next(from: consumer, limit: 2, within: .milliseconds(200)) {
-                            numbers += batch.map(Self.number)
-                            try await consumer.ack(batch)
-                        }
-                        return numbers
-                    }
-                }
-                // Both consumers wait before anything is published, so both get a share.
-                try await Task.sleep(for: .milliseconds(20))
-                _ = await fixture.broker.publish((1...40).map { Self.message($0) })
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-
-            XCTAssertEqual(received.count, 2)
-            XCTAssertFalse(received[0].isEmpty)
-            XCTAssertFalse(received[1].isEmpty)
-            XCTAssertTrue(Set(received[0]).isDisjoint(with: received[1]))
-            XCTAssertEqual((received[0] + received[1]).sorted(), Array(1...40))
-        }
+        try await withFixture { try await self.contract($0).competingConsumersGetDisjointMessagesThatTogetherAreAll() }
     }
 
     func testConcurrentPublishersAndConsumersDeliverEveryMessageExactlyOnce() async throws {
@@ -520,44 +484,30 @@ final class EmbeddedBrokerTests: XCTestCase {
         )
     }
 
-    @Sendable static func number(_ delivery: Delivery) -> Int {
-        Int(String(decoding: delivery.body, as: UTF8.self)) ?? -1
-    }
+    @Sendable static func number(_ delivery: Delivery) -> Int { MessageBrokerContract.number(delivery) }
 
-    /// `next`, raced against a sleep: nil when nothing came within `timeout` (the losing `next` is cancelled).
+    /// `next` within `timeout` (nil when nothing came), as the contract reads deliveries.
     static func next(
-        from consumer: any MessageConsumer,
-        limit: Int,
-        within timeout: Duration = .seconds(2)
+        from consumer: any MessageConsumer, limit: Int, within timeout: Duration = .seconds(2)
     ) async throws -> [Delivery]? {
-        try await withThrowingTaskGroup(of: [Delivery]?.self) { group in
-            group.addTask { try await consumer.next(limit: limit) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        try await MessageBrokerContract.next(from: consumer, limit: limit, within: timeout)
     }
 
-    /// Exactly `count` deliveries; fails the test when they do not come within two seconds.
+    /// Exactly `count` deliveries; fails the test when a batch does not come within 2 seconds.
     static func receive(
-        from consumer: any MessageConsumer,
-        count: Int,
-        file: StaticString = #filePath,
-        line: UInt = #line
+        from consumer: any MessageConsumer, count: Int, file: StaticString = #filePath, line: UInt = #line
     ) async throws -> [Delivery] {
-        var received: [Delivery] = []
-        while received.count < count {
-            guard let batch = try await Self.next(from: consumer, limit: count - received.count) else {
-                XCTFail("received \(received.count) of \(count) deliveries", file: file, line: line)
-                throw CancellationError()
-            }
-            received += batch
-        }
-        return received
+        try await MessageBrokerContract.receive(
+            from: consumer, count: count, patience: .seconds(2), file: file, line: line
+        )
+    }
+
+    /// The broker contract on this fixture: in-process, so short waits.
+    private func contract(_ fixture: BrokerFixture) -> MessageBrokerContract {
+        MessageBrokerContract(
+            broker: fixture.broker, queue: Self.analytics, message: { Self.message($0) }, patience: .seconds(2),
+            idle: .milliseconds(200), settle: .milliseconds(20)
+        )
     }
 
     private func withFixture(

@@ -81,18 +81,7 @@ final class RabbitMQBrokerTests: XCTestCase {
     // MARK: Consuming
 
     func testDeliveriesComeInPublishOrder() async throws {
-        try await withFixture { fixture in
-            _ = await fixture.broker.publish((1...5).map { fixture.message($0) })
-            _ = await fixture.broker.publish((6...10).map { fixture.message($0) })
-            let consumer = try await fixture.broker.consume(queue: fixture.analytics, prefetch: 100)
-
-            let received = try await Self.receive(from: consumer, count: 10)
-
-            XCTAssertEqual(received.map(Self.number), Array(1...10))
-            XCTAssertTrue(received.allSatisfy { !$0.redelivered })
-            try await consumer.ack(received)
-            await consumer.close()
-        }
+        try await withFixture { try await self.contract($0).deliveriesComeInPublishOrder() }
     }
 
     func testNextNeverHandsOutMoreThanPrefetchUnsettledDeliveries() async throws {
@@ -116,34 +105,7 @@ final class RabbitMQBrokerTests: XCTestCase {
     }
 
     func testCompetingConsumersGetDisjointMessagesThatTogetherAreAll() async throws {
-        try await withFixture { fixture in
-            let consumers = [
-                try await fixture.broker.consume(queue: fixture.analytics, prefetch: 5),
-                try await fixture.broker.consume(queue: fixture.analytics, prefetch: 5),
-            ]
-            let received = try await withThrowingTaskGroup(of: [Int].self) { group in
-                for consumer in consumers {
-                    group.addTask {
-                        var numbers: [Int] = []
-                        while let batch = try await Self.next(from: consumer, limit: 2, within: .milliseconds(500)) {
-                            numbers += batch.map(Self.number)
-                            try await consumer.ack(batch)
-                        }
-                        return numbers
-                    }
-                }
-                try await Task.sleep(for: .milliseconds(100))
-                _ = await fixture.broker.publish((1...40).map { fixture.message($0) })
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-
-            XCTAssertEqual(received.count, 2)
-            XCTAssertFalse(received[0].isEmpty)
-            XCTAssertFalse(received[1].isEmpty)
-            XCTAssertTrue(Set(received[0]).isDisjoint(with: received[1]))
-            XCTAssertEqual((received[0] + received[1]).sorted(), Array(1...40))
-            for consumer in consumers { await consumer.close() }
-        }
+        try await withFixture { try await self.contract($0).competingConsumersGetDisjointMessagesThatTogetherAreAll() }
     }
 
     func testAckOfManyDeliveriesAtOnceRemovesThemForGood() async throws {
@@ -444,6 +406,14 @@ final class RabbitMQBrokerTests: XCTestCase {
         }
     }
 
+    /// The broker contract on this fixture: over the network, so longer waits.
+    private func contract(_ fixture: Fixture) -> MessageBrokerContract {
+        MessageBrokerContract(
+            broker: fixture.broker, queue: fixture.analytics, message: { fixture.message($0) }, patience: .seconds(3),
+            idle: .milliseconds(500), settle: .milliseconds(100)
+        )
+    }
+
     private func withFixture(
         declare: Bool = true, logs: CapturedLogs? = nil, _ body: (Fixture) async throws -> Void
     ) async throws {
@@ -477,39 +447,22 @@ final class RabbitMQBrokerTests: XCTestCase {
         _ = try? await running.value
     }
 
-    @Sendable static func number(_ delivery: Delivery) -> Int {
-        Int(String(decoding: delivery.body, as: UTF8.self)) ?? -1
-    }
+    @Sendable static func number(_ delivery: Delivery) -> Int { MessageBrokerContract.number(delivery) }
 
-    /// `next`, raced against a sleep: nil when nothing came within `timeout` (the losing `next` is cancelled).
+    /// `next` within `timeout` (nil when nothing came), as the contract reads deliveries.
     static func next(
         from consumer: any MessageConsumer, limit: Int, within timeout: Duration = .seconds(3)
     ) async throws -> [Delivery]? {
-        try await withThrowingTaskGroup(of: [Delivery]?.self) { group in
-            group.addTask { try await consumer.next(limit: limit) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        try await MessageBrokerContract.next(from: consumer, limit: limit, within: timeout)
     }
 
-    /// Exactly `count` deliveries; fails the test when they do not come within three seconds each.
+    /// Exactly `count` deliveries; fails the test when a batch does not come within 3 seconds.
     static func receive(
         from consumer: any MessageConsumer, count: Int, file: StaticString = #filePath, line: UInt = #line
     ) async throws -> [Delivery] {
-        var received: [Delivery] = []
-        while received.count < count {
-            guard let batch = try await Self.next(from: consumer, limit: count - received.count) else {
-                XCTFail("received \(received.count) of \(count) deliveries", file: file, line: line)
-                throw CancellationError()
-            }
-            received += batch
-        }
-        return received
+        try await MessageBrokerContract.receive(
+            from: consumer, count: count, patience: .seconds(3), file: file, line: line
+        )
     }
 
     private func assertThrowsAsync<T>(
