@@ -72,10 +72,7 @@ public func buildAnalyticsService(
             checks: [
                 HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                HealthCheck(name: "mq", importance: .required) {
-                    try topology.check()
-                    try await broker.checkHealth()
-                },
+                topology.healthCheck(broker: broker, importance: .required),
             ]
         )
     )

@@ -77,10 +77,7 @@ public func buildNotificationWorker(
             checks: [
                 // Without its record the worker cannot dedupe, so it pauses: required.
                 HealthCheck(name: record.healthCheckName, importance: .required) { try await record.checkHealth() },
-                HealthCheck(name: "mq", importance: .required) {
-                    try topology.check()
-                    try await broker.checkHealth()
-                },
+                topology.healthCheck(broker: broker, importance: .required),
             ],
             stats: { statistics.snapshot }
         )

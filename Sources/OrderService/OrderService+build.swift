@@ -89,10 +89,7 @@ public func buildOrderService(
                 HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
                 // The outbox keeps events while the broker is down: orders are still taken, so this only degrades.
-                HealthCheck(name: "mq", importance: .optional) {
-                    try topology.check()
-                    try await broker.checkHealth()
-                },
+                topology.healthCheck(broker: broker, importance: .optional),
             ]
         )
     )

@@ -35,4 +35,13 @@ public final class TopologyDeclaration: Sendable {
     public func check() throws {
         if let conflict = self.conflictFound { throw conflict }
     }
+
+    /// The `mq` health check of a service on `broker`: the broker answers and this topology was declared without a
+    /// conflict.
+    public func healthCheck(broker: any MessageBroker, importance: HealthCheck.Importance) -> HealthCheck {
+        HealthCheck(name: "mq", importance: importance) {
+            try self.check()
+            try await broker.checkHealth()
+        }
+    }
 }
