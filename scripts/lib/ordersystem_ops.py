@@ -82,16 +82,11 @@ class Service:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_ready(self, timeout=60, interval=0.1):
+        if not wait_healthy(self.url, self.process, timeout, interval):
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} on {self.port} exited with {self.process.returncode}; see {self.log_path}")
-            status, _ = http_get(self.url + "/health", timeout=1)
-            if status == 200:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.kind} on {self.port} not ready within {timeout} s; see {self.log_path}")
+            raise RuntimeError(f"{self.kind} on {self.port} not ready within {timeout} s; see {self.log_path}")
 
     def signal(self, number):
         if self.process and self.process.poll() is None:
@@ -122,6 +117,19 @@ class Service:
             return status, json.loads(body)
         except ValueError:
             return status, {}
+
+
+def wait_healthy(url, process=None, timeout=60, interval=0.1):
+    """True once `url`/health answers 200; False after `timeout` seconds or as soon as `process` has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        status, _ = http_get(url + "/health", timeout=1)
+        if status == 200:
+            return True
+        time.sleep(interval)
+    return False
 
 
 def http_get(url, timeout=5):
