@@ -102,7 +102,9 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
     public func apply(_ events: [OrderCreatedEvent], processedAt: Timestamp) async throws -> AnalyticsApplyResult {
         // One event per order, the first of each: duplicates inside the batch are duplicates too.
         var seen = Set<String>()
-        let unique = events.filter { seen.insert($0.orderID).inserted }
+        // In key order, so concurrent batches (several consumers, overlapping redeliveries) take their row locks in
+        // the same order: they wait for each other instead of deadlocking.
+        let unique = events.filter { seen.insert($0.orderID).inserted }.sorted { $0.orderID < $1.orderID }
         var attempt = 1
         while true {
             do {
@@ -114,7 +116,10 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
     }
 
     private func applyOnce(_ events: [OrderCreatedEvent], total: Int, processedAt: Timestamp) async throws -> AnalyticsApplyResult {
-        try await self.client.withTransaction { connection in
+        // READ COMMITTED: the locking read of orders not yet recorded takes no gap locks. Under REPEATABLE READ two
+        // batches both lock the same gap and then both insert into it, a deadlock whatever the order; here the
+        // second one waits for the first's rows and gets a duplicate key, and the retry skips those orders.
+        try await self.client.withTransaction(isolation: .readCommitted) { connection in
             var recorded = Set<String>()
             for chunk in events.chunked(into: Self.rowsPerStatement) {
                 let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
