@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import NIOPosix
+import ServiceRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ public struct HealthcheckCommand: AsyncParsableCommand {
         if outcome.passed {
             print(outcome.description)
         } else {
-            FileHandle.standardError.write(Data("healthcheck failed: \(outcome.description)\n".utf8))
+            StandardError.print("healthcheck failed: \(outcome.description)")
             throw ExitCode.failure
         }
     }
@@ -51,7 +52,7 @@ public struct HealthcheckCommand: AsyncParsableCommand {
 /// A minimal HTTP/1.1 GET over a POSIX socket with one deadline for the whole exchange.
 ///
 /// Blocking sockets with `poll` keep this independent of an event loop (the command runs once and exits); the
-/// async entry point runs it on its own thread so it never blocks Swift's cooperative pool.
+/// async entry point runs it on NIO's blocking-I/O thread pool so it never blocks an executor thread.
 public enum HTTPHealthProbe {
     /// What one check found.
     public enum Outcome: Sendable, Equatable, CustomStringConvertible {
@@ -78,12 +79,10 @@ public enum HTTPHealthProbe {
 
     /// GETs `url`, giving up after `timeout` seconds.
     public static func check(url: String, timeout: Double) async -> Outcome {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: Self.blockingCheck(url: url, timeout: timeout))
-            }
-            thread.name = "healthcheck"
-            thread.start()
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { Self.blockingCheck(url: url, timeout: timeout) }
+        } catch {
+            return .failed("no thread to run the check on: \(error)")
         }
     }
 
@@ -117,15 +116,35 @@ public enum HTTPHealthProbe {
         let port: Int
         let pathAndQuery: String
 
+        /// `http://host[:port][/path][?query]`; the host may be a bracketed IPv6 literal. Parsed by hand: this is
+        /// the only URL the binary parses, and Foundation's `URL` would link all of Foundation for it.
         init?(_ text: String) {
-            guard let url = URL(string: text), url.scheme?.lowercased() == "http",
-                let host = url.host, !host.isEmpty
-            else { return nil }
-            // URL keeps IPv6 literals bracketed in some versions; getaddrinfo wants them bare.
-            self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-            self.port = url.port ?? 80
-            let path = url.path.isEmpty ? "/" : url.path
-            self.pathAndQuery = url.query.map { "\(path)?\($0)" } ?? path
+            let scheme = "http://"
+            guard text.lowercased().hasPrefix(scheme) else { return nil }
+            let rest = text.dropFirst(scheme.count)
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+            var authority = rest[..<authorityEnd]
+            guard !authority.contains("@") else { return nil }  // credentials have no place in a health check
+            var port = 80
+            if authority.hasPrefix("[") {  // [IPv6]:port
+                guard let close = authority.firstIndex(of: "]") else { return nil }
+                let afterClose = authority[authority.index(after: close)...]
+                if !afterClose.isEmpty {
+                    guard afterClose.hasPrefix(":"), let value = Int(afterClose.dropFirst()) else { return nil }
+                    port = value
+                }
+                authority = authority[authority.index(after: authority.startIndex)..<close]
+            } else if let colon = authority.lastIndex(of: ":") {
+                guard let value = Int(authority[authority.index(after: colon)...]) else { return nil }
+                port = value
+                authority = authority[..<colon]
+            }
+            guard !authority.isEmpty, (1...65535).contains(port) else { return nil }
+            self.host = String(authority)
+            self.port = port
+            var pathAndQuery = rest[authorityEnd...]
+            if let fragment = pathAndQuery.firstIndex(of: "#") { pathAndQuery = pathAndQuery[..<fragment] }
+            self.pathAndQuery = pathAndQuery.hasPrefix("/") ? String(pathAndQuery) : "/" + pathAndQuery
         }
 
         var authority: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
@@ -321,8 +340,8 @@ public enum HTTPHealthProbe {
                 for header in headers {
                     let pair = header.split(separator: ":", maxSplits: 1)
                     guard pair.count == 2 else { continue }
-                    let name = pair[0].trimmingCharacters(in: .whitespaces).lowercased()
-                    let value = pair[1].trimmingCharacters(in: .whitespaces)
+                    let name = String(pair[0]).trimmingWhitespace().lowercased()
+                    let value = String(pair[1]).trimmingWhitespace()
                     if name == "content-length" { contentLength = Int(value) }
                     if name == "transfer-encoding", value.lowercased().contains("chunked") { chunked = true }
                 }
@@ -344,7 +363,7 @@ public enum HTTPHealthProbe {
             guard let bodyStart, bodyStart < bytes.count else { return "" }
             var lines = String(decoding: bytes[bodyStart...], as: UTF8.self)
                 .split(separator: "\n", omittingEmptySubsequences: true)
-                .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                .map { String($0).trimmingWhitespace() }
                 .filter { !$0.isEmpty }[...]
             // A chunked body starts with the chunk's size in hex.
             if self.chunked, let size = lines.first, Int(size, radix: 16) != nil { lines = lines.dropFirst() }

@@ -1,7 +1,6 @@
 import AMQPClient
 import AnalyticsService
 import ArgumentParser
-import Foundation
 import Logging
 import OrderEvents
 import ServiceRuntime
@@ -55,7 +54,7 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
         do {
             report = try await Self.migrateQueues(configuration: configuration)
         } catch {
-            FileHandle.standardError.write(Data("error: migrate-queues failed: \(Self.oneLine(error))\n".utf8))
+            StandardError.print("error: migrate-queues failed: \(Self.oneLine(error))")
             throw ExitCode.failure
         }
         print(report.description)

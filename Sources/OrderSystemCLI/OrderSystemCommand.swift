@@ -1,6 +1,5 @@
 import AnalyticsService
 import ArgumentParser
-import Foundation
 import NotificationWorker
 import OrderService
 import ServiceRuntime
@@ -25,8 +24,8 @@ public struct OrderSystemCommand: AsyncParsableCommand {
     public init() {}
 }
 
-/// The process environment, read once.
-var processEnvironment: [String: String] { ProcessInfo.processInfo.environment }
+/// The process environment.
+var processEnvironment: [String: String] { ProcessEnvironment.current() }
 
 /// `ordersystem all`: the three services in one process.
 public struct AllCommand: AsyncParsableCommand {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import OrderEvents
 import ServiceRuntime
 
@@ -59,7 +58,7 @@ public struct ReplayDeadLettersCommand: AsyncParsableCommand {
                 print(line)
             }
         } catch {
-            FileHandle.standardError.write(Data("error: replay-dlq failed: \(MigrateQueuesCommand.oneLine(error))\n".utf8))
+            StandardError.print("error: replay-dlq failed: \(MigrateQueuesCommand.oneLine(error))")
             throw ExitCode.failure
         }
     }

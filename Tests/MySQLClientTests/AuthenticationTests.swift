@@ -1,6 +1,5 @@
 import NIOCore
 import XCTest
-import _CryptoExtras
 
 @testable import MySQLClient
 
@@ -158,11 +157,36 @@ final class AuthenticationTests: XCTestCase {
     }
 
     func testRSAOAEPEncryptionDecryptsToTheXoredPassword() throws {
-        let privateKey = try _RSA.Encryption.PrivateKey(keySize: .bits2048)
         let plain = MySQLAuthentication.xorPasswordWithNonce(password: "orderpass", nonce: Fixture.nonce)
-        let encrypted = try mySQLRSAOAEPEncryptor(plain, privateKey.publicKey.pemRepresentation)
+        let encrypted = try mySQLRSAOAEPEncryptor(plain, RSATestKey.publicKeyPEM)
         XCTAssertEqual(encrypted.count, 256)
-        XCTAssertEqual(Array(try privateKey.decrypt(encrypted, padding: .PKCS1_OAEP)), plain)
+        XCTAssertEqual(RSATestKey.decrypt(encrypted), plain)
+    }
+
+    func testCachingSHA2FullPathEncryptsWithTheServersKey() throws {
+        var machine = self.machine(encryptor: mySQLRSAOAEPEncryptor)
+        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
+        _ = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
+        var key = ByteBuffer(bytes: [0x01])
+        key.writeString(RSATestKey.publicKeyPEM + "\n")
+        let actions = machine.packetReceived(MySQLPacket(sequenceID: 4, payload: key))
+        let (payload, sequenceID) = try XCTUnwrap(self.sentPayload(actions))
+        XCTAssertEqual(sequenceID, 5)
+        XCTAssertEqual(RSATestKey.decrypt(Array(payload.readableBytesView)), Fixture.bytes("5e4057514746564b1262"))
+    }
+
+    func testCachingSHA2FullPathWithMalformedKeyFailsClearly() throws {
+        var machine = self.machine(encryptor: mySQLRSAOAEPEncryptor)
+        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
+        _ = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
+        var key = ByteBuffer(bytes: [0x01])
+        key.writeString("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
+        let actions = machine.packetReceived(MySQLPacket(sequenceID: 4, payload: key))
+        guard case .failConnect(let error) = actions.first else { return XCTFail("\(actions)") }
+        XCTAssertEqual(error.code, .authenticationFailed)
+        XCTAssertEqual(
+            error.message,
+            "could not encrypt with the server's RSA key: invalid PEM: truncated base64 (length not a multiple of four)")
     }
 
     func testWrongPasswordIsAnAuthenticationErrorWithoutThePassword() throws {

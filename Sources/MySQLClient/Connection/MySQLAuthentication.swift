@@ -1,4 +1,3 @@
-import Crypto
 import NIOCore
 
 /// The scrambles of the built-in authentication plugins. Pure functions.
@@ -7,9 +6,9 @@ enum MySQLAuthentication {
     /// password.
     static func nativePasswordScramble(password: String, nonce: [UInt8]) -> [UInt8] {
         guard !password.isEmpty else { return [] }
-        let stage1 = Array(Insecure.SHA1.hash(data: Array(password.utf8)))
-        let stage2 = Array(Insecure.SHA1.hash(data: stage1))
-        let mix = Array(Insecure.SHA1.hash(data: Array(nonce.prefix(20)) + stage2))
+        let stage1 = SHA1.hash(Array(password.utf8))
+        let stage2 = SHA1.hash(stage1)
+        let mix = SHA1.hash(Array(nonce.prefix(20)) + stage2)
         return zip(stage1, mix).map { $0 ^ $1 }
     }
 
@@ -17,9 +16,9 @@ enum MySQLAuthentication {
     /// `SHA256(password) XOR SHA256(SHA256(SHA256(password)) + nonce)`; empty for an empty password.
     static func cachingSHA2Scramble(password: String, nonce: [UInt8]) -> [UInt8] {
         guard !password.isEmpty else { return [] }
-        let stage1 = Array(SHA256.hash(data: Array(password.utf8)))
-        let stage2 = Array(SHA256.hash(data: stage1))
-        let mix = Array(SHA256.hash(data: stage2 + Array(nonce.prefix(20))))
+        let stage1 = SHA256.hash(Array(password.utf8))
+        let stage2 = SHA256.hash(stage1)
+        let mix = SHA256.hash(stage2 + Array(nonce.prefix(20)))
         return zip(stage1, mix).map { $0 ^ $1 }
     }
 
@@ -178,7 +177,8 @@ struct MySQLAuthenticationStateMachine {
                 return .send(ByteBuffer(bytes: encrypted), sequenceID: next)
             } catch {
                 return self.fail(
-                    MySQLError(code: .authenticationFailed, message: "could not encrypt with the server's RSA key"))
+                    MySQLError(
+                        code: .authenticationFailed, message: "could not encrypt with the server's RSA key: \(error)"))
             }
         default:
             return self.fail(
