@@ -17,17 +17,21 @@ WORKDIR /build
 COPY Package.* ./
 RUN swift package resolve
 
-# SwiftPM checks every target's folder when it loads the package, so the test targets' sources come along too.
+# SwiftPM checks every target's folder when it loads the package, so the test targets' sources come along too; the
+# linker/ files are the code layout the release link uses (Package.swift), scripts/build-release the release flags.
 COPY Sources ./Sources
 COPY Tests ./Tests
-# Linked against the Swift runtime dynamically: with --static-swift-stdlib, Swift 6.3.1 failed here to link
-# Foundation's static ICU (undefined swift_udat_* from libFoundationInternationalization.a), so the runtime stage is
-# the matching -slim image, which carries the runtime libraries.
-RUN swift build -c release --product ordersystem \
-    && install -D -m 0755 "$(swift build -c release --show-bin-path)/ordersystem" /staging/ordersystem
+COPY linker ./linker
+COPY scripts/build-release ./scripts/build-release
+# scripts/build-release: `swift build -c release --product ordersystem` with the Swift runtime linked statically and
+# a section per function, so the binary needs only the C and C++ runtime and keeps little code resident
+# (docs/BENCHMARKS.md, "Memory"). It prints the binaries' folder last.
+RUN bin="$(scripts/build-release --product ordersystem | tail -n 1)" \
+    && install -D -m 0755 "$bin/ordersystem" /staging/ordersystem
 
-# ---- runtime: Ubuntu with the Swift runtime libraries only (no compiler); SQLite and BoringSSL are compiled in ----
-FROM swift:${SWIFT_VERSION}-noble-slim
+# ---- runtime: plain Ubuntu; the Swift runtime, SQLite and everything else are linked into the binary, which needs
+# only glibc (2.36 or later, for its packed relocations) and libstdc++, both in the base image ----
+FROM ubuntu:24.04
 
 # A non-root user; its home holds ./data (the default DATA_DIR: SQLite files, the embedded broker's queues, and the
 # notification worker's record when it does not use Redis).

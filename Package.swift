@@ -8,6 +8,23 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+// A service's memory is mostly the code pages it touches, so the binary is linked to touch few (docs/BENCHMARKS.md,
+// "Memory"). With lld: the functions the services run (linker/hot-symbols.txt, written by scripts/hot-symbols) are
+// placed together, and so are the private functions no symbol names (linker/unnamed-functions.ld); relative
+// relocations are packed (DT_RELR: kilobytes instead of 1.7 MB read at every start); the symbol table is not
+// exported (about 26,000 dynamic symbols nothing looks up). scripts/build-release adds the compiler side (a static
+// Swift runtime, a section per function), without which the ordering has little to order.
+let compactExecutable: [LinkerSetting] = [
+    .unsafeFlags([
+        "-use-ld=lld",
+        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/linker/hot-symbols.txt",
+        "-Xlinker", "--no-warn-symbol-ordering",
+        "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/linker/unnamed-functions.ld",
+        "-Xlinker", "--no-export-dynamic",
+        "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    ]),
+]
+
 let package = Package(
     name: "ordersystem",
     platforms: [.macOS(.v15)],
@@ -38,7 +55,8 @@ let package = Package(
         .executableTarget(
             name: "ordersystem",
             dependencies: ["OrderSystemCLI"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: compactExecutable
         ),
         // Benchmarks only (benchmarks/redis, benchmarks/mysql): our clients' rates against the real servers.
         .executableTarget(
