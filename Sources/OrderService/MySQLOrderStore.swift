@@ -166,12 +166,13 @@ public final class MySQLOrderStore: OrderStore {
         try await Self.insert([NewOrder(order: order, event: event)], on: connection)
     }
 
-    /// Multi-row inserts in chunks of 64, 16, 4 and 1 rows: few statements per batch, and only four shapes of each,
-    /// so the connection's prepared statements are reused rather than one prepared per batch size.
+    /// Multi-row inserts in chunks of 64, 32, 16, 8, 4, 2 and 1 rows: a batch of up to 64 takes one statement per set
+    /// bit of its size (a batch of 7 takes three), and seven shapes of each statement keep the connection's prepared
+    /// statements reused rather than one prepared per batch size.
     private static func insert(_ entries: [NewOrder], on connection: MySQLConnection) async throws {
         var remaining = entries[...]
         while !remaining.isEmpty {
-            let size = [64, 16, 4, 1].first { $0 <= remaining.count }!
+            let size = Self.chunkSizes.first { $0 <= remaining.count }!
             let chunk = remaining.prefix(size)
             remaining = remaining.dropFirst(size)
             var orderBinds: [MySQLData] = []
@@ -196,6 +197,8 @@ public final class MySQLOrderStore: OrderStore {
         }
     }
 
+    private static let chunkSizes = [64, 32, 16, 8, 4, 2, 1]
+
     private static let insertOrders = MySQLOrderStore.multiRow(
         "INSERT INTO orders (id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at) VALUES ",
         columns: 8
@@ -208,7 +211,7 @@ public final class MySQLOrderStore: OrderStore {
     private static func multiRow(_ prefix: String, columns: Int) -> [Int: String] {
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
         var statements: [Int: String] = [:]
-        for size in [64, 16, 4, 1] {
+        for size in Self.chunkSizes {
             statements[size] = prefix + Array(repeating: row, count: size).joined(separator: ", ")
         }
         return statements

@@ -171,10 +171,10 @@ struct OrderStoreContract {
 
     // MARK: Group commit
 
-    /// 150 orders in one call: every chunk size of the multi-row inserts (64, 16, 4, 1) is used.
+    /// 191 orders in one call (64 + 64 + 32 + 16 + 8 + 4 + 2 + 1): every chunk size of the multi-row inserts is used.
     func batchStoresEveryOrderWithItsEvent() async throws {
         let base = Timestamp.now()
-        let entries = (0..<150).map { index -> NewOrder in
+        let entries = (0..<191).map { index -> NewOrder in
             let (order, event) = self.makeOrder("customer-\(index)", cents: Int64(100 + index), at: base.adding(microseconds: Int64(index)))
             return NewOrder(order: order, event: event)
         }
