@@ -41,7 +41,7 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         let input = try CreateOrderRequest.parse(Array(body.readableBytesView))
         let now = Timestamp.now()
         let order = Order(
-            id: Identifier.random(),
+            id: Identifier.timeOrdered(at: now),
             customerID: input.customerID,
             productID: input.productID,
             quantity: input.quantity,
@@ -50,7 +50,7 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             createdAt: now,
             updatedAt: now
         )
-        let event = order.createdEvent(eventID: Identifier.random())
+        let event = order.createdEvent(eventID: Identifier.timeOrdered(at: now))
         let outboxEvent = OutboxEvent(
             eventID: event.eventID!,
             aggregateID: order.id,

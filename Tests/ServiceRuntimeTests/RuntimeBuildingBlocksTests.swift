@@ -48,6 +48,19 @@ final class RuntimeBuildingBlocksTests: XCTestCase {
         XCTAssertEqual(Identifier.canonicalUUID(substring), "5b3c0d2e-8f1a-4c7b-9e6d-2a1b3c4d5e6f")
     }
 
+    func testTimeOrderedIdentifiersStartWithTheirMillisecondAndSortByTime() {
+        let time = Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456)  // 1,700,000,000,123 ms = 0x018bcfe5687b
+        let id = Identifier.timeOrdered(at: time)
+        XCTAssertEqual(Identifier.canonicalUUID(id), id)
+        XCTAssertTrue(id.hasPrefix("018bcfe5-687b-7"), "48-bit Unix milliseconds, then version 7: \(id)")
+        XCTAssertTrue("89ab".contains(Array(id)[19]), "RFC 4122 variant: \(id)")
+        XCTAssertNotEqual(Identifier.timeOrdered(at: time), id, "74 random bits")
+        // A later millisecond sorts after, as text and so as a key in an index.
+        let later = Identifier.timeOrdered(at: time.adding(microseconds: 1000))
+        XCTAssertLessThan(id, later)
+        XCTAssertTrue(Identifier.timeOrdered(at: Timestamp(microsecondsSinceEpoch: 0)).hasPrefix("00000000-0000-7"))
+    }
+
     func testHealthFoldsOptionalAndRequiredChecks() async {
         struct Down: Error, CustomStringConvertible { var description: String { "connection refused" } }
         let healthy = await HealthMonitor(service: "s", checks: [
