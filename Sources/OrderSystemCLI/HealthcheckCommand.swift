@@ -116,8 +116,8 @@ public enum HTTPHealthProbe {
         let port: Int
         let pathAndQuery: String
 
-        /// `http://host[:port][/path][?query]`; the host may be a bracketed IPv6 literal. Parsed by hand: this is
-        /// the only URL the binary parses, and Foundation's `URL` would link all of Foundation for it.
+        /// `http://host[:port][/path][?query]`; the host may be a bracketed IPv6 literal. Parsed by hand, as the
+        /// AMQP URL is: Foundation's `URL` would link all of Foundation (and ICU) into the binary for it.
         init?(_ text: String) {
             let scheme = "http://"
             guard text.lowercased().hasPrefix(scheme) else { return nil }

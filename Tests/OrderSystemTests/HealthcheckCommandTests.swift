@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import OrderSystemCLI
+@testable import OrderSystemCLI
 import ServiceLifecycle
 import ServiceRuntime
 import Synchronization
@@ -18,6 +18,31 @@ import Darwin
 
 /// `ordersystem healthcheck`: what the compose file's healthchecks run inside the slim image.
 final class HealthcheckCommandTests: XCTestCase {
+    func testURLPartsAreParsedWithoutFoundation() {
+        let plain = HTTPHealthProbe.Target("http://127.0.0.1:8080/health")
+        XCTAssertEqual(plain?.host, "127.0.0.1")
+        XCTAssertEqual(plain?.port, 8080)
+        XCTAssertEqual(plain?.pathAndQuery, "/health")
+        let defaults = HTTPHealthProbe.Target("HTTP://order-service")
+        XCTAssertEqual(defaults?.host, "order-service")
+        XCTAssertEqual(defaults?.port, 80)
+        XCTAssertEqual(defaults?.pathAndQuery, "/")
+        XCTAssertEqual(defaults?.hostHeader, "order-service")
+        let query = HTTPHealthProbe.Target("http://localhost:8081/health?verbose=1#top")
+        XCTAssertEqual(query?.pathAndQuery, "/health?verbose=1", "the fragment is not sent")
+        let onlyQuery = HTTPHealthProbe.Target("http://localhost:8081?x=1")
+        XCTAssertEqual(onlyQuery?.pathAndQuery, "/?x=1")
+        let ipv6 = HTTPHealthProbe.Target("http://[::1]:8082/health")
+        XCTAssertEqual(ipv6?.host, "::1", "bare, as getaddrinfo wants it")
+        XCTAssertEqual(ipv6?.port, 8082)
+        XCTAssertEqual(ipv6?.authority, "[::1]:8082")
+        XCTAssertEqual(HTTPHealthProbe.Target("http://[::1]/")?.port, 80)
+        for bad in ["https://127.0.0.1/health", "127.0.0.1:8080/health", "http://", "http://:8080/", "http://host:0/",
+                    "http://host:65536/", "http://host:port/", "http://[::1/", "http://[::1]x/", "http://user:pw@host/"] {
+            XCTAssertNil(HTTPHealthProbe.Target(bad), bad)
+        }
+    }
+
     // MARK: - Answers
 
     func testA200AnswerPassesAndExitsZero() async throws {
