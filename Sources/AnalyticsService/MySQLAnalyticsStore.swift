@@ -157,10 +157,14 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
                     """
                     UPDATE analytics_totals
                     SET total_orders = total_orders + ?, total_revenue = total_revenue + ?,
-                        total_quantity = total_quantity + ?, last_updated = ?
+                        total_quantity = total_quantity + ?,
+                        last_updated = GREATEST(COALESCE(last_updated + INTERVAL 1 MICROSECOND, ?), ?)
                     WHERE id = 1
                     """,
-                    [.int(Int64(fresh.count)), .decimal(revenue.decimalString), .int(quantity), .timestamp(processedAt)]
+                    // last_updated strictly grows in commit order (the row lock orders the commits), even when two
+                    // instances' clocks or batch start times disagree: the summary cache's version (SummaryCache).
+                    [.int(Int64(fresh.count)), .decimal(revenue.decimalString), .int(quantity),
+                     .timestamp(processedAt), .timestamp(processedAt)]
                 )
             }
             let totals = try Self.totals(from: try await connection.query(Self.selectTotals).rows)

@@ -58,7 +58,9 @@ public struct OrderEventApplier: DeliveryBatchHandler {
         if result.duplicates > 0 {
             self.logger.info("skipped duplicate events", metadata: ["count": "\(result.duplicates)"])
         }
-        await self.summaryCache.replace(AnalyticsSummary(totals: result.totals).jsonBytes)
+        await self.summaryCache.replace(
+            AnalyticsSummary(totals: result.totals).jsonBytes,
+            version: result.totals.lastUpdated?.microsecondsSinceEpoch ?? 0)
         do {
             try await consumer.ack(accepted)
         } catch {

@@ -47,11 +47,13 @@ public struct SummaryCache: Sendable {
         }
     }
 
-    /// Replaces the entry with the summary of freshly committed totals; on failure, removes it so no stale
-    /// summary outlives the write.
-    public func replace(_ json: [UInt8]) async {
+    /// Replaces the entry with the summary of freshly committed totals, unless a summary of later totals is already
+    /// there: with several analytics instances, the one whose write lands last is not always the one that committed
+    /// last. `version` is the totals' `last_updated`, which grows with every commit (MySQLAnalyticsStore). On
+    /// failure, removes the entry so no stale summary outlives the write.
+    public func replace(_ json: [UInt8], version: Int64) async {
         do {
-            try await self.cache.set(Self.key, value: json, ttl: Self.ttl)
+            _ = try await self.cache.setIfNewer(Self.key, value: json, version: version, ttl: Self.ttl)
         } catch {
             self.metrics.cacheErrors.increment()
             self.logger.warning("summary cache update failed", metadata: ["error": "\(error)"])

@@ -87,6 +87,23 @@ final class MySQLAnalyticsStoreTests: XCTestCase {
         try await self.withStore { try await $0.concurrentBatchesWithOverlapCountEachOrderOnce() }
     }
 
+    /// The summary cache's version: each commit's last_updated is later than the one before, even when a batch
+    /// carries an earlier processing time (another instance's clock, or a batch that waited for the row lock).
+    func testLastUpdatedGrowsWithEveryCommit() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: testLogger("migrate"))
+            let time = Timestamp(microsecondsSinceEpoch: 1_800_000_000_000_000)
+            let first = try await store.apply([try AnalyticsStoreContract.event(amount: "1.00")], processedAt: time)
+            let second = try await store.apply([try AnalyticsStoreContract.event(amount: "2.00")], processedAt: time)
+            let earlier = try await store.apply(
+                [try AnalyticsStoreContract.event(amount: "3.00")], processedAt: time.adding(seconds: -60))
+            XCTAssertEqual(first.totals.lastUpdated, time)
+            XCTAssertEqual(second.totals.lastUpdated, time.adding(microseconds: 1))
+            XCTAssertEqual(earlier.totals.lastUpdated, time.adding(microseconds: 2))
+        }
+    }
+
     func testMigratingTwiceChangesNothing() async throws {
         try await MySQLTestDatabase.analytics.withClient { client in
             let first = try await MySQLMigrator.migrate(client, migrations: MySQLAnalyticsStore.migrations, logger: testLogger("m"))

@@ -17,6 +17,9 @@ final class CountingCache: KeyValueCache {
     func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool {
         try await self.backing.setIfAbsent(key, value: value, ttl: ttl)
     }
+    func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool {
+        try await self.backing.setIfNewer(key, value: value, version: version, ttl: ttl)
+    }
     func delete(_ key: String) async throws { try await self.backing.delete(key) }
     func checkHealth() async throws {}
 }

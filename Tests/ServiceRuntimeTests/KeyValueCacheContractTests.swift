@@ -11,6 +11,7 @@ final class MemoryCacheContractTests: XCTestCase {
     func testOverwriteReplacesAndDeleteRemoves() async throws { try await self.contract.overwriteReplacesAndDeleteRemoves() }
     func testEntriesExpireAfterTheirTTL() async throws { try await self.contract.entriesExpireAfterTheirTTL() }
     func testSetIfAbsentOnlyWritesMissingKeys() async throws { try await self.contract.setIfAbsentOnlyWritesMissingKeys() }
+    func testSetIfNewerKeepsTheNewestVersion() async throws { try await self.contract.setIfNewerKeepsTheNewestVersion() }
     func testHealthCheckPasses() async throws { try await self.contract.healthCheckPasses() }
 }
 
@@ -29,5 +30,6 @@ final class RedisCacheContractTests: XCTestCase {
     func testOverwriteReplacesAndDeleteRemoves() async throws { try await self.run { try await $0.overwriteReplacesAndDeleteRemoves() } }
     func testEntriesExpireAfterTheirTTL() async throws { try await self.run { try await $0.entriesExpireAfterTheirTTL() } }
     func testSetIfAbsentOnlyWritesMissingKeys() async throws { try await self.run { try await $0.setIfAbsentOnlyWritesMissingKeys() } }
+    func testSetIfNewerKeepsTheNewestVersion() async throws { try await self.run { try await $0.setIfNewerKeepsTheNewestVersion() } }
     func testHealthCheckPasses() async throws { try await self.run { try await $0.healthCheckPasses() } }
 }

@@ -35,6 +35,10 @@ final class SwitchableCache: KeyValueCache {
         try await self.enter()
         return try await self.backing.setIfAbsent(key, value: value, ttl: ttl)
     }
+    func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool {
+        try await self.enter()
+        return try await self.backing.setIfNewer(key, value: value, version: version, ttl: ttl)
+    }
     func delete(_ key: String) async throws { try await self.enter(); try await self.backing.delete(key) }
     func checkHealth() async throws { try await self.enter() }
 }

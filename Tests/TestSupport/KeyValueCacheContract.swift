@@ -59,6 +59,31 @@ public struct KeyValueCacheContract: Sendable {
         try await self.cache.delete(self.key("nx"))
     }
 
+    /// A writer that lost a race (an older version) cannot replace a newer value; an equal or newer one can; once
+    /// the value is gone, any version is stored again (a version left behind blocks nothing).
+    public func setIfNewerKeepsTheNewestVersion() async throws {
+        let key = self.key("versioned")
+        let stored = try await self.cache.setIfNewer(key, value: [5], version: 5, ttl: .seconds(60))
+        XCTAssertTrue(stored)
+        let older = try await self.cache.setIfNewer(key, value: [3], version: 3, ttl: .seconds(60))
+        XCTAssertFalse(older, "version 3 after 5")
+        let afterOlder = try await self.cache.get(key)
+        XCTAssertEqual(afterOlder, [5])
+        let equal = try await self.cache.setIfNewer(key, value: [55], version: 5, ttl: .seconds(60))
+        XCTAssertTrue(equal)
+        let newer = try await self.cache.setIfNewer(key, value: [7], version: 7, ttl: .seconds(60))
+        XCTAssertTrue(newer)
+        let afterNewer = try await self.cache.get(key)
+        XCTAssertEqual(afterNewer, [7])
+        try await self.cache.delete(key)
+        let afterDelete = try await self.cache.setIfNewer(key, value: [1], version: 1, ttl: .seconds(60))
+        XCTAssertTrue(afterDelete, "nothing newer is cached any more")
+        let final = try await self.cache.get(key)
+        XCTAssertEqual(final, [1])
+        try await self.cache.delete(key)
+        try await self.cache.delete(key + "#version")
+    }
+
     public func healthCheckPasses() async throws {
         try await self.cache.checkHealth()
     }

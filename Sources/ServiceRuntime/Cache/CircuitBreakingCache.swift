@@ -66,6 +66,10 @@ public final class CircuitBreakingCache: KeyValueCache {
         try await self.guarded { try await $0.setIfAbsent(key, value: value, ttl: ttl) }
     }
 
+    public func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool {
+        try await self.guarded { try await $0.setIfNewer(key, value: value, version: version, ttl: ttl) }
+    }
+
     public func delete(_ key: String) async throws {
         try await self.guarded { try await $0.delete(key) }
     }

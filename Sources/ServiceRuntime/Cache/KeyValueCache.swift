@@ -10,6 +10,11 @@ public protocol KeyValueCache: Sendable {
     func set(_ key: String, value: [UInt8], ttl: Duration) async throws
     /// Stores `value` only when `key` is absent (Redis `SET NX`); true when stored.
     func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool
+    /// Stores `value` under `key` unless the entry there was stored by this method with a higher `version` (kept
+    /// beside it, under `key + "#version"`, for the same `ttl`); true when stored. For a value that several processes
+    /// refresh: a writer that lost a race cannot put back an older value. An absent value is always stored, so a
+    /// version left behind by a deleted value blocks nothing.
+    func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool
     /// Removes `key`.
     func delete(_ key: String) async throws
     /// Throws when the cache cannot be reached; used by `/health`.

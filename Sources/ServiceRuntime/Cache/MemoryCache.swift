@@ -50,6 +50,8 @@ public final class MemoryCache: KeyValueCache {
     /// The most entries kept.
     public let capacity: Int
     private let state = Mutex(State())
+    /// Serialises ``setIfNewer(_:value:version:ttl:)`` calls (their check and two stores).
+    private let versionedWrites = Mutex(())
 
     /// Creates a cache holding at most `capacity` entries.
     public init(capacity: Int = 10_000) {
@@ -121,6 +123,20 @@ public final class MemoryCache: KeyValueCache {
             }
             state.index[key] = slot
             state.pushFront(slot)
+            return true
+        }
+    }
+
+    public func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool {
+        // One process: a lock around the check and both stores is as atomic as Redis's script.
+        self.versionedWrites.withLock { _ in
+            if self.lookup(key) != nil, let stored = self.lookup(key + "#version").flatMap({ Int64(String(decoding: $0, as: UTF8.self)) }),
+                stored > version
+            {
+                return false
+            }
+            self.store(key, value: value, ttl: ttl)
+            self.store(key + "#version", value: Array(String(version).utf8), ttl: ttl)
             return true
         }
     }

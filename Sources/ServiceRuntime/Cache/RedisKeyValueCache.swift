@@ -1,7 +1,8 @@
 import NIOCore
 import RedisClient
 
-/// ``KeyValueCache`` on Redis (`--cache redis`): `GET`, `SET … PX`, `SET … NX PX`, `DEL`, `PING`.
+/// ``KeyValueCache`` on Redis (`--cache redis`): `GET`, `SET … PX`, `SET … NX PX`, a script for versioned sets,
+/// `DEL`, `PING`.
 ///
 /// Wrap it in ``CircuitBreakingCache`` so that a slow or absent Redis never slows requests down.
 ///
@@ -24,6 +25,29 @@ public struct RedisKeyValueCache: KeyValueCache {
 
     public func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool {
         try await self.client.set(key, value: value, expiration: .after(ttl), condition: .ifNotExists)
+    }
+
+    public func setIfNewer(_ key: String, value: [UInt8], version: Int64, ttl: Duration) async throws -> Bool {
+        // One script, so the comparison and both writes are atomic against other writers.
+        let reply = try await self.client.eval(
+            Self.setIfNewerScript, keys: [key, key + "#version"],
+            arguments: [RedisArgument(value), RedisArgument(version), RedisArgument(Self.milliseconds(ttl))])
+        return reply.int == 1
+    }
+
+    private static let setIfNewerScript = """
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+          local stored = tonumber(redis.call('GET', KEYS[2]))
+          if stored and stored > tonumber(ARGV[2]) then return 0 end
+        end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+        redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+        return 1
+        """
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     public func delete(_ key: String) async throws {
