@@ -36,13 +36,6 @@ enum RabbitMQConnector {
         _ settings: BackendSettings, logger: Logger, _ body: (AMQPClient) async throws -> Result
     ) async throws -> Result {
         let (client, running) = try await Self.connect(settings, logger: logger)
-        do {
-            let result = try await body(client)
-            await running.stop()
-            return result
-        } catch {
-            await running.stop()
-            throw error
-        }
+        return try await running.stop(after: { try await body(client) })
     }
 }

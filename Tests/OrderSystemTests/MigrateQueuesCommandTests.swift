@@ -43,16 +43,10 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
     private static func withClient<T>(_ body: (AMQPClient) async throws -> T) async throws -> T {
         let client = AMQPClient(
             configuration: try AMQPConnectionConfiguration(url: try RabbitMQTestTopology.url()), logger: testLogger("amqp"))
-        let running = BackgroundService(client)
-        do {
+        return try await BackgroundService(client).stop(after: {
             try await client.waitUntilConnected(timeout: .seconds(10))
-            let result = try await body(client)
-            await running.stop()
-            return result
-        } catch {
-            await running.stop()
-            throw error
-        }
+            return try await body(client)
+        })
     }
 
     private static func event(_ index: Int) -> OrderCreatedEvent {

@@ -34,20 +34,14 @@ public enum MySQLTestDatabase: Sendable {
         _ body: (MySQLClient) async throws -> T
     ) async throws -> T {
         let client = MySQLClient(configuration: try self.configuration(), logger: testLogger("mysql"))
-        let running = BackgroundService(client)
-        do {
+        return try await BackgroundService(client).stop(after: {
             if empty {
                 for table in Self.tables {
                     try await client.query("DROP TABLE IF EXISTS \(table)")
                 }
             }
-            let result = try await body(client)
-            await running.stop()
-            return result
-        } catch {
-            await running.stop()
-            throw error
-        }
+            return try await body(client)
+        })
     }
 
     /// The `--order-db-*`/`--analytics-db-*` and host/port arguments of `ordersystem all` for the stack's databases.

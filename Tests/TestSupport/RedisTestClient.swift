@@ -8,13 +8,5 @@ public func withRedisClient<T: Sendable>(_ body: (RedisClient) async throws -> T
         configuration: RedisConfiguration(host: server.host, port: server.port, password: server.password),
         logger: testLogger("redis")
     )
-    let running = BackgroundService(client)
-    do {
-        let result = try await body(client)
-        await running.stop()
-        return result
-    } catch {
-        await running.stop()
-        throw error
-    }
+    return try await BackgroundService(client).stop(after: { try await body(client) })
 }

@@ -31,7 +31,8 @@ public struct RedisKeyValueCache: KeyValueCache {
         // One script, so the comparison and both writes are atomic against other writers.
         let reply = try await self.client.eval(
             Self.setIfNewerScript, keys: [key, key + "#version"],
-            arguments: [RedisArgument(value), RedisArgument(version), RedisArgument(Self.milliseconds(ttl))])
+            // PX in whole milliseconds, at least 1, as `SET` with `.after(ttl)` sends it.
+            arguments: [RedisArgument(value), RedisArgument(version), RedisArgument(max(1, ttl.totalNanoseconds / 1_000_000))])
         return reply.int == 1
     }
 
@@ -44,11 +45,6 @@ public struct RedisKeyValueCache: KeyValueCache {
         redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
         return 1
         """
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-    }
 
     public func delete(_ key: String) async throws {
         _ = try await self.client.delete([key])

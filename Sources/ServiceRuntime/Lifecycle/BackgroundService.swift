@@ -19,4 +19,17 @@ public final class BackgroundService: Sendable {
         self.task.cancel()
         await self.task.value
     }
+
+    /// Runs `body`, then stops the service, also when `body` throws: the shape of every one-shot use (a command, a
+    /// test, a benchmark) of a client that needs its `run()`.
+    public func stop<Result>(after body: () async throws -> Result) async throws -> Result {
+        do {
+            let result = try await body()
+            await self.stop()
+            return result
+        } catch {
+            await self.stop()
+            throw error
+        }
+    }
 }
