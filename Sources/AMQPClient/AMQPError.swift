@@ -7,7 +7,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: Sendable, Hashable {
             case brokerClosedConnection, brokerClosedChannel, connectionClosed, channelClosed, timeout
-            case protocolError, authenticationFailed, publishNacked, invalidArgument
+            case protocolError, authenticationFailed, publishNacked, unroutable, invalidArgument
         }
 
         private let base: Base
@@ -30,6 +30,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let authenticationFailed = Code(.authenticationFailed)
         /// The broker nacked a publish in confirm mode.
         public static let publishNacked = Code(.publishNacked)
+        /// The broker returned a mandatory message it could not route to any queue (`basic.return`, e.g. 312
+        /// NO_ROUTE); in confirm mode its publish fails with this code and the broker's reply code and text.
+        public static let unroutable = Code(.unroutable)
         /// An argument cannot be encoded (e.g. a short string over 255 bytes) or a URL cannot be parsed.
         public static let invalidArgument = Code(.invalidArgument)
 
@@ -44,6 +47,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case .protocolError: "protocolError"
             case .authenticationFailed: "authenticationFailed"
             case .publishNacked: "publishNacked"
+            case .unroutable: "unroutable"
             case .invalidArgument: "invalidArgument"
             }
         }
@@ -52,9 +56,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of failure this is.
     public var code: Code
     /// The broker's reply code (e.g. 320 CONNECTION_FORCED, 404 NOT_FOUND, 406 PRECONDITION_FAILED), when the broker
-    /// closed the connection or channel.
+    /// closed the connection or channel, or returned an unroutable message (312 NO_ROUTE).
     public var replyCode: UInt16?
-    /// The broker's reply text, when the broker closed the connection or channel.
+    /// The broker's reply text, when the broker closed the connection or channel, or returned an unroutable message.
     public var replyText: String?
     /// The class id of the method that caused the close, when the broker gave one.
     public var classID: UInt16?

@@ -74,15 +74,20 @@ final class AMQPIntegrationTests: XCTestCase {
         try await connection.close()
     }
 
-    func testUnroutableMandatoryPublishIsReturned() async throws {
+    func testUnroutableMandatoryPublishIsReturnedAndFailsAsUnroutable() async throws {
         let connection = try await TestEnvironment.connect()
         let channel = try await connection.openChannel()
         let exchange = TestEnvironment.uniqueName("x")
         try await channel.exchangeDeclare(name: exchange, type: .direct)
         try await channel.confirmSelect()
-        try await channel.publish(
-            ByteBuffer(string: "lost"), exchange: exchange, routingKey: "nowhere", mandatory: true,
-            properties: .init(messageID: "m-1"))
+        do {
+            try await channel.publish(
+                ByteBuffer(string: "lost"), exchange: exchange, routingKey: "nowhere", mandatory: true,
+                properties: .init(messageID: "m-1"))
+            XCTFail("an unroutable mandatory publish must not count as confirmed")
+        } catch let error as AMQPError {
+            XCTAssertEqual(error.code, .unroutable)
+        }
         var returns = channel.returnedMessages.makeAsyncIterator()
         let next = await returns.next()
         let returned = try XCTUnwrap(next)
@@ -93,6 +98,78 @@ final class AMQPIntegrationTests: XCTestCase {
         XCTAssertEqual(String(buffer: returned.body), "lost")
         try await channel.exchangeDelete(name: exchange)
         try await connection.close()
+    }
+
+    func testMandatoryBatchSucceedsForRoutedMessagesAndFailsUnroutableOnesInOrder() async throws {
+        let connection = try await TestEnvironment.connect()
+        let channel = try await connection.openChannel()
+        let exchange = TestEnvironment.uniqueName("x")
+        let queue = TestEnvironment.uniqueName("q")
+        try await channel.exchangeDeclare(name: exchange, type: .direct)
+        try await channel.queueDeclare(name: queue)
+        try await channel.queueBind(queue: queue, exchange: exchange, routingKey: "bound")
+        try await channel.confirmSelect()
+        // Equal bodies under other keys too, so only the content match tells the returned ones apart.
+        let keys = ["bound", "unbound", "bound", "bound", "nowhere", "unbound", "bound", "nowhere"]
+        let bodies = ["a", "a", "b", "c", "c", "d", "e", "e"]
+        let messages = zip(keys, bodies).map { key, body in
+            AMQPOutboundMessage(body: ByteBuffer(string: body), exchange: exchange, routingKey: key, mandatory: true)
+        }
+        let results = await channel.publishBatch(messages)
+        XCTAssertEqual(results.count, keys.count)
+        for (index, (key, result)) in zip(keys, results).enumerated() {
+            switch result {
+            case .success:
+                XCTAssertEqual(key, "bound", "message \(index) was confirmed but had no route")
+            case .failure(let error):
+                XCTAssertNotEqual(key, "bound", "message \(index) was routed but failed: \(error)")
+                XCTAssertEqual(error.code, .unroutable, "message \(index)")
+                XCTAssertEqual(error.replyCode, 312, "message \(index)")
+                XCTAssertEqual(error.replyText, "NO_ROUTE", "message \(index)")
+            }
+        }
+        // The returns are still reported, in publish order.
+        var returns = channel.returnedMessages.makeAsyncIterator()
+        var returned: [String] = []
+        for _ in 0..<4 {
+            let next = await returns.next()
+            returned.append(try XCTUnwrap(next).routingKey)
+        }
+        XCTAssertEqual(returned, ["unbound", "nowhere", "unbound", "nowhere"])
+        let declared = try await channel.queueDeclare(name: queue, passive: true)
+        XCTAssertEqual(declared.messageCount, 4)
+        try await channel.queueDelete(name: queue)
+        try await channel.exchangeDelete(name: exchange)
+        try await connection.close()
+    }
+
+    func testClientMandatoryPublishToAnUnboundKeyThrowsUnroutableAndANonMandatoryOneSucceeds() async throws {
+        let client = AMQPClient(
+            configuration: try AMQPConnectionConfiguration(url: try TestEnvironment.rabbitMQURL()),
+            logger: TestEnvironment.logger)
+        let runner = Task { try await client.run() }
+        defer { runner.cancel() }
+        try await client.waitUntilConnected(timeout: .seconds(10))
+        let exchange = TestEnvironment.uniqueName("x")
+        let queue = TestEnvironment.uniqueName("q")
+        try await client.declareExchange(name: exchange, type: .direct, durable: false)
+        try await client.declareQueue(name: queue, durable: false)
+        try await client.bindQueue(queue: queue, exchange: exchange, routingKey: "bound")
+        do {
+            try await client.publish(
+                ByteBuffer(string: "lost"), exchange: exchange, routingKey: "unbound", mandatory: true)
+            XCTFail("a mandatory publish without a route must throw")
+        } catch let error as AMQPError {
+            XCTAssertEqual(error.code, .unroutable)
+            XCTAssertEqual(error.replyCode, 312)
+        }
+        // Without mandatory, RabbitMQ drops it and acks: the publish succeeds.
+        try await client.publish(ByteBuffer(string: "dropped"), exchange: exchange, routingKey: "unbound")
+        try await client.publish(ByteBuffer(string: "kept"), exchange: exchange, routingKey: "bound", mandatory: true)
+        let count = try await client.withChannel { try await $0.queueDeclare(name: queue, passive: true).messageCount }
+        XCTAssertEqual(count, 1)
+        try await client.deleteQueue(name: queue)
+        try await client.deleteExchange(name: exchange)
     }
 
     func testNackWithoutRequeueGoesToTheDeadLetterQueue() async throws {

@@ -314,6 +314,248 @@ final class ChannelStateMachineTests: XCTestCase {
         }
     }
 
+    // MARK: confirmed means routed
+
+    private func confirmChannel(outcome: inout Outcome) async throws -> AMQPChannelStateMachine {
+        var machine = try await self.openChannel(outcome: &outcome)
+        let select = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
+        self.perform(machine.rpc(.confirmSelect(noWait: false), promise: select), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .confirmSelectOk)), into: &outcome)
+        _ = try await select.futureResult.get()
+        return machine
+    }
+
+    private func publish(
+        _ body: String, routingKey: String, mandatory: Bool = true, messageID: String? = nil,
+        on machine: inout AMQPChannelStateMachine, outcome: inout Outcome
+    ) -> EventLoopPromise<Void> {
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.perform(
+            machine.publish(
+                body: ByteBuffer(string: body), exchange: "e", routingKey: routingKey, mandatory: mandatory,
+                properties: .init(messageID: messageID), promise: promise),
+            into: &outcome)
+        return promise
+    }
+
+    /// What RabbitMQ sends for an unroutable mandatory message: `basic.return` (312 NO_ROUTE), header, body.
+    private func returnFromBroker(
+        _ body: String, routingKey: String, messageID: String? = nil, on machine: inout AMQPChannelStateMachine,
+        outcome: inout Outcome
+    ) {
+        let frames: [AMQPFrame] = [
+            .method(
+                channel: 1, .basicReturn(replyCode: 312, replyText: "NO_ROUTE", exchange: "e", routingKey: routingKey)),
+            .header(
+                channel: 1,
+                AMQPContentHeader(bodySize: UInt64(body.utf8.count), properties: .init(messageID: messageID))),
+            .body(channel: 1, ByteBuffer(string: body)),
+        ]
+        for frame in frames { self.perform(machine.frameReceived(frame), into: &outcome) }
+    }
+
+    private func ack(
+        _ tag: UInt64, multiple: Bool = false, on machine: inout AMQPChannelStateMachine, outcome: inout Outcome
+    ) {
+        self.perform(
+            machine.frameReceived(.method(channel: 1, .basicAck(deliveryTag: tag, multiple: multiple))), into: &outcome)
+    }
+
+    /// The publish's error, `nil` when it succeeded.
+    private func error(of promise: EventLoopPromise<Void>) async -> AMQPError? {
+        do {
+            try await promise.futureResult.get()
+            return nil
+        } catch {
+            return error as? AMQPError ?? AMQPError(code: .protocolError, message: "not an AMQPError: \(error)")
+        }
+    }
+
+    func testReturnedMandatoryPublishFailsAsUnroutableWithTheReplyCodeWhenItsAckArrives() async throws {
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let promise = self.publish("lost", routingKey: "nowhere", messageID: "m-1", on: &machine, outcome: &outcome)
+        XCTAssertEqual(machine.pendingMandatoryCount, 1)
+        self.returnFromBroker("lost", routingKey: "nowhere", messageID: "m-1", on: &machine, outcome: &outcome)
+        // The return is still reported to `returnedMessages`.
+        XCTAssertEqual(outcome.returned.map { String(buffer: $0.body) }, ["lost"])
+        self.ack(1, on: &machine, outcome: &outcome)
+        let error = await self.error(of: promise)
+        XCTAssertEqual(error?.code, .unroutable)
+        XCTAssertEqual(error?.replyCode, 312)
+        XCTAssertEqual(error?.replyText, "NO_ROUTE")
+        XCTAssertEqual(
+            error?.message, "the broker could not route the message to any queue (exchange 'e', routing key 'nowhere')")
+        XCTAssertEqual(error?.code.description, "unroutable")
+        XCTAssertEqual(machine.unconfirmedCount, 0)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+    }
+
+    func testReturnOfMessageTwoWhileRoutedMessageOneIsUnconfirmedFailsOnlyMessageTwo() async throws {
+        for multiple in [false, true] {
+            var outcome = Outcome()
+            var machine = try await self.confirmChannel(outcome: &outcome)
+            let routed = self.publish("first", routingKey: "bound", on: &machine, outcome: &outcome)
+            let lost = self.publish("second", routingKey: "unbound", on: &machine, outcome: &outcome)
+            self.returnFromBroker("second", routingKey: "unbound", on: &machine, outcome: &outcome)
+            if multiple {
+                self.ack(2, multiple: true, on: &machine, outcome: &outcome)
+            } else {
+                // RabbitMQ acks the unroutable message at once and the routed one when its queue confirmed it.
+                self.ack(2, on: &machine, outcome: &outcome)
+                self.ack(1, on: &machine, outcome: &outcome)
+            }
+            let routedError = await self.error(of: routed)
+            let lostError = await self.error(of: lost)
+            XCTAssertNil(routedError, "multiple: \(multiple)")
+            XCTAssertEqual(lostError?.code, .unroutable, "multiple: \(multiple)")
+            XCTAssertEqual(lostError?.replyCode, 312, "multiple: \(multiple)")
+            XCTAssertEqual(machine.pendingMandatoryCount, 0, "multiple: \(multiple)")
+        }
+    }
+
+    func testIdenticalBodiesFailOnlyTheSecondWhenOnlyTheSecondIsReturned() async throws {
+        // Same body and message id, another routing key: the first is routed and still unconfirmed.
+        do {
+            var outcome = Outcome()
+            var machine = try await self.confirmChannel(outcome: &outcome)
+            let routed = self.publish("same", routingKey: "bound", messageID: "id", on: &machine, outcome: &outcome)
+            let lost = self.publish("same", routingKey: "unbound", messageID: "id", on: &machine, outcome: &outcome)
+            self.returnFromBroker("same", routingKey: "unbound", messageID: "id", on: &machine, outcome: &outcome)
+            self.ack(2, on: &machine, outcome: &outcome)
+            self.ack(1, on: &machine, outcome: &outcome)
+            let routedError = await self.error(of: routed)
+            let lostError = await self.error(of: lost)
+            XCTAssertNil(routedError)
+            XCTAssertEqual(lostError?.code, .unroutable)
+        }
+        // Identical in every field: the first is confirmed before the second comes back.
+        do {
+            var outcome = Outcome()
+            var machine = try await self.confirmChannel(outcome: &outcome)
+            let routed = self.publish("same", routingKey: "k", on: &machine, outcome: &outcome)
+            let lost = self.publish("same", routingKey: "k", on: &machine, outcome: &outcome)
+            self.ack(1, on: &machine, outcome: &outcome)
+            self.returnFromBroker("same", routingKey: "k", on: &machine, outcome: &outcome)
+            self.ack(2, on: &machine, outcome: &outcome)
+            let routedError = await self.error(of: routed)
+            let lostError = await self.error(of: lost)
+            XCTAssertNil(routedError)
+            XCTAssertEqual(lostError?.code, .unroutable)
+        }
+    }
+
+    func testReturnsInPublishOrderSkipAnIdenticalRoutedPublishBeforeTheLastReturned() async throws {
+        // 1 is routed (unconfirmed), then its binding goes: 2 and 3 come back, 3 identical to 1.
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let routed = self.publish("x", routingKey: "k", on: &machine, outcome: &outcome)
+        let lostY = self.publish("y", routingKey: "k", on: &machine, outcome: &outcome)
+        let lostX = self.publish("x", routingKey: "k", on: &machine, outcome: &outcome)
+        self.returnFromBroker("y", routingKey: "k", on: &machine, outcome: &outcome)
+        self.ack(2, on: &machine, outcome: &outcome)
+        self.returnFromBroker("x", routingKey: "k", on: &machine, outcome: &outcome)
+        self.ack(3, on: &machine, outcome: &outcome)
+        self.ack(1, on: &machine, outcome: &outcome)
+        let routedError = await self.error(of: routed)
+        let lostYError = await self.error(of: lostY)
+        let lostXError = await self.error(of: lostX)
+        XCTAssertNil(routedError)
+        XCTAssertEqual(lostYError?.code, .unroutable)
+        XCTAssertEqual(lostXError?.code, .unroutable)
+        XCTAssertEqual(outcome.returned.count, 2)
+    }
+
+    func testNonMandatoryPublishIsNeverFailedByAReturn() async throws {
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let promise = self.publish("x", routingKey: "k", mandatory: false, on: &machine, outcome: &outcome)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+        // RabbitMQ never returns it; a return that looks like it matches nothing: it is only reported.
+        self.returnFromBroker("x", routingKey: "k", on: &machine, outcome: &outcome)
+        self.ack(1, on: &machine, outcome: &outcome)
+        let error = await self.error(of: promise)
+        XCTAssertNil(error)
+        XCTAssertEqual(outcome.returned.count, 1)
+    }
+
+    func testMandatoryPublishOutsideConfirmModeIsOnlyReported() async throws {
+        var outcome = Outcome()
+        var machine = try await self.openChannel(outcome: &outcome)
+        let promise = self.publish("x", routingKey: "k", on: &machine, outcome: &outcome)
+        let error = await self.error(of: promise)
+        XCTAssertNil(error)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+        self.returnFromBroker("x", routingKey: "k", on: &machine, outcome: &outcome)
+        XCTAssertEqual(outcome.returned.count, 1)
+        XCTAssertNil(outcome.connectionError)
+    }
+
+    func testNackOfAReturnedMandatoryPublishIsStillPublishNacked() async throws {
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let promise = self.publish("x", routingKey: "k", on: &machine, outcome: &outcome)
+        self.returnFromBroker("x", routingKey: "k", on: &machine, outcome: &outcome)
+        self.perform(
+            machine.frameReceived(.method(channel: 1, .basicNack(deliveryTag: 1, multiple: false, requeue: false))),
+            into: &outcome)
+        let error = await self.error(of: promise)
+        XCTAssertEqual(error?.code, .publishNacked)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+    }
+
+    func testChannelCloseFailsReturnedAndRoutedMandatoryPublishesWithTheCloseReason() async throws {
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let routed = self.publish("a", routingKey: "bound", on: &machine, outcome: &outcome)
+        let lost = self.publish("b", routingKey: "unbound", on: &machine, outcome: &outcome)
+        self.returnFromBroker("b", routingKey: "unbound", on: &machine, outcome: &outcome)
+        let close = AMQPMethod.channelClose(
+            replyCode: 406, replyText: "PRECONDITION_FAILED", classID: 60, methodID: 40)
+        self.perform(machine.frameReceived(.method(channel: 1, close)), into: &outcome)
+        let routedError = await self.error(of: routed)
+        let lostError = await self.error(of: lost)
+        XCTAssertEqual(routedError?.code, .brokerClosedChannel)
+        XCTAssertEqual(lostError?.code, .brokerClosedChannel)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+    }
+
+    func testRoutedMandatoryPublishesAreForgottenWhenConfirmed() async throws {
+        var outcome = Outcome()
+        var machine = try await self.confirmChannel(outcome: &outcome)
+        let promises = (0..<100).map { index in
+            self.publish("m\(index)", routingKey: "k", on: &machine, outcome: &outcome)
+        }
+        XCTAssertEqual(machine.pendingMandatoryCount, 100)
+        self.ack(40, on: &machine, outcome: &outcome)
+        self.ack(39, multiple: true, on: &machine, outcome: &outcome)
+        self.ack(100, multiple: true, on: &machine, outcome: &outcome)
+        for promise in promises {
+            let error = await self.error(of: promise)
+            XCTAssertNil(error)
+        }
+        XCTAssertEqual(machine.unconfirmedCount, 0)
+        XCTAssertEqual(machine.pendingMandatoryCount, 0)
+    }
+
+    func testFrameMaxBelowTheMinimumStillSplitsBodiesInsteadOfTrapping() async throws {
+        var outcome = Outcome()
+        var machine = try await self.openChannel(frameMax: 0, outcome: &outcome)
+        outcome.sent = []
+        let promise = self.eventLoop.makePromise(of: Void.self)
+        self.perform(
+            machine.publish(
+                body: ByteBuffer(repeating: 1, count: 5000), exchange: "", routingKey: "q", mandatory: false,
+                properties: .init(), promise: promise),
+            into: &outcome)
+        try await promise.futureResult.get()
+        let sizes = outcome.sent.compactMap { frame -> Int? in
+            if case .body(_, let chunk) = frame { return chunk.readableBytes }
+            return nil
+        }
+        XCTAssertEqual(sizes, [4088, 912])
+    }
+
     func testUnexpectedFramesAreConnectionErrors() async throws {
         var outcome = Outcome()
         var machine = try await self.openChannel(outcome: &outcome)

@@ -16,7 +16,8 @@ public final class AMQPChannel: Sendable {
     /// The connection the channel belongs to.
     public let connection: AMQPConnection
     /// The mandatory messages the broker could not route (`basic.return`), in order. Keeps the newest 1,024 when
-    /// nobody reads. Only one task should iterate it.
+    /// nobody reads. Only one task should iterate it. In confirm mode such a message's publish also fails with
+    /// ``AMQPError/Code/unroutable``, so reading this is optional.
     public let returnedMessages: AsyncStream<AMQPReturnedMessage>
     private let consumerCounter = Atomic<Int>(0)
     let shared: AMQPChannelSharedState
@@ -152,7 +153,8 @@ public final class AMQPChannel: Sendable {
     }
 
     /// Puts the channel in confirm mode: from now on ``publish(_:exchange:routingKey:mandatory:properties:)``
-    /// returns once the broker acked the message and throws ``AMQPError/Code/publishNacked`` when it nacked it.
+    /// returns once the broker acked the message and throws ``AMQPError/Code/publishNacked`` when it nacked it, or
+    /// ``AMQPError/Code/unroutable`` when it was `mandatory` and the broker could not route it.
     public func confirmSelect() async throws {
         _ = try await self.rpc(.confirmSelect(noWait: false))
     }
@@ -176,7 +178,9 @@ public final class AMQPChannel: Sendable {
     /// Publishes a message. In confirm mode it returns when the broker acked it (throws when nacked or when the
     /// channel or connection closes first: the message may or may not have been routed, so retry it); otherwise when
     /// it was written. With `mandatory`, an unroutable message comes back on ``returnedMessages`` (in confirm mode,
-    /// before its ack).
+    /// before its ack), and in confirm mode the publish then throws ``AMQPError/Code/unroutable`` with the broker's
+    /// reply code and text (e.g. 312 NO_ROUTE) instead of returning: confirmed means routed. Retrying it only helps
+    /// once a queue is bound.
     public func publish(
         _ body: ByteBuffer, exchange: String, routingKey: String, mandatory: Bool = false,
         properties: AMQPBasicProperties = .init()
@@ -206,7 +210,8 @@ public final class AMQPChannel: Sendable {
     }
 
     /// Publishes many messages in one write with all of them in flight, and returns each one's outcome in order
-    /// (in confirm mode: acked → success; nacked or lost → failure, to retry).
+    /// (in confirm mode: acked → success; nacked or lost → failure, to retry; a `mandatory` message the broker could
+    /// not route → failure with ``AMQPError/Code/unroutable`` and the broker's reply code, e.g. 312 NO_ROUTE).
     public func publishBatch(_ messages: [AMQPOutboundMessage]) async -> [Result<Void, AMQPError>] {
         var results = [Result<Void, AMQPError>?](repeating: nil, count: messages.count)
         var valid: [(Int, AMQPOutboundMessage)] = []

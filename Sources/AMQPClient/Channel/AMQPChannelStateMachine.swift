@@ -6,6 +6,13 @@ import NIOCore
 /// header, body frames) into messages, numbers publishes in confirm mode and resolves them on `basic.ack` /
 /// `basic.nack`, routes deliveries to consumers, and fails everything pending when the channel closes. Promises and
 /// continuations are stored, never completed here: the actions say what to complete.
+///
+/// Confirmed means routed: in confirm mode, a `mandatory` publish the broker returns (`basic.return`, e.g. 312
+/// NO_ROUTE) fails with ``AMQPError/Code/unroutable`` when its ack arrives, instead of succeeding. RabbitMQ sends the
+/// return before the ack of the same message and returns in publish order, but acks of earlier *routed* messages may
+/// still be outstanding when a return arrives, so a return is matched by content (exchange, routing key, message id,
+/// body) to the earliest unconfirmed, not yet returned mandatory publish after the last one returned (see
+/// `matchReturn`).
 struct AMQPChannelStateMachine {
     typealias ConsumerContinuation = AsyncThrowingStream<AMQPIncomingMessage, any Error>.Continuation
 
@@ -46,6 +53,23 @@ struct AMQPChannelStateMachine {
         var body: ByteBuffer?
     }
 
+    /// What a `mandatory` publish in confirm mode keeps until its confirm, to recognise its `basic.return`: the body
+    /// is the caller's buffer (a reference, not a copy), so keeping it costs no copy.
+    private struct MandatoryPublish {
+        var exchange: String
+        var routingKey: String
+        var messageID: String?
+        var body: ByteBuffer
+        /// Set when a `basic.return` was matched to this publish: its ack then fails the publish.
+        var returned: (replyCode: UInt16, replyText: String)?
+
+        func matches(exchange: String, routingKey: String, messageID: String?, body: ByteBuffer) -> Bool {
+            // The cheap comparisons first; the body is compared only when everything else agrees.
+            self.routingKey == routingKey && self.exchange == exchange && self.messageID == messageID
+                && self.body == body
+        }
+    }
+
     let id: UInt16
     private(set) var state: State = .opening
     private(set) var closeError: AMQPError?
@@ -56,14 +80,27 @@ struct AMQPChannelStateMachine {
     private var nextPublishSequence: UInt64 = 1
     private var unconfirmedOrder = CircularBuffer<UInt64>()
     private var unconfirmed: [UInt64: EventLoopPromise<Void>] = [:]
+    /// The unconfirmed mandatory publishes (with a promise), by sequence number; an entry goes when its confirm
+    /// arrives. Publishes that are not mandatory never get one, so they pay nothing for return matching.
+    private var mandatoryPublishes: [UInt64: MandatoryPublish] = [:]
+    /// The sequence numbers of `mandatoryPublishes`, ascending, for matching returns in publish order. Numbers whose
+    /// entry is gone are dropped from the front as confirms arrive (and skipped when matching).
+    private var mandatoryOrder = CircularBuffer<UInt64>()
+    /// The sequence number the last matched return belonged to. RabbitMQ returns in publish order, so the next
+    /// return belongs to a later publish: an identical earlier one still awaiting its ack was routed.
+    private var lastReturnedSequence: UInt64 = 0
     private var consumers: [String: ConsumerContinuation] = [:]
 
     init(id: UInt16, frameMax: UInt32) {
         self.id = id
-        self.frameMax = frameMax
+        // Negotiation never agrees on less than the minimum; clamping here too keeps the body chunk size of
+        // `publish` positive whatever the caller passes.
+        self.frameMax = max(frameMax, AMQPFrame.minimumFrameMax)
     }
 
     var unconfirmedCount: Int { self.unconfirmed.count }
+    /// The mandatory publishes kept for return matching (they go when their confirm arrives).
+    var pendingMandatoryCount: Int { self.mandatoryPublishes.count }
     var consumerTags: [String] { Array(self.consumers.keys) }
 
     private static func key(_ classID: UInt16, _ methodID: UInt16) -> UInt32 { UInt32(classID) << 16 | UInt32(methodID) }
@@ -158,6 +195,11 @@ struct AMQPChannelStateMachine {
         if let promise {
             self.unconfirmed[sequence] = promise
             self.unconfirmedOrder.append(sequence)
+            if mandatory {
+                self.mandatoryPublishes[sequence] = MandatoryPublish(
+                    exchange: exchange, routingKey: routingKey, messageID: properties.messageID, body: body)
+                self.mandatoryOrder.append(sequence)
+            }
         }
         return [.send(frames, nil)]
     }
@@ -254,10 +296,13 @@ struct AMQPChannelStateMachine {
                 kind: .returned(replyCode: code, replyText: text, exchange: exchange, routingKey: routingKey))
             return []
         case .basicAck(let tag, let multiple):
-            return [.succeedConfirms(self.takeConfirms(tag, multiple: multiple))]
+            return self.acked(self.takeConfirms(tag, multiple: multiple))
         case .basicNack(let tag, let multiple, _):
+            // A nack stays a nack, returned or not: the broker lost the message.
             let error = AMQPError(code: .publishNacked, message: "the broker nacked the publish (delivery tag \(tag))")
-            return [.failConfirms(self.takeConfirms(tag, multiple: multiple), error)]
+            let confirms = self.takeConfirms(tag, multiple: multiple)
+            self.forgetMandatoryPublishes(confirms)
+            return [.failConfirms(confirms.map { $0.promise }, error)]
         case .basicCancel(let tag, let noWait):
             var actions: [Action] = []
             if let continuation = self.consumers.removeValue(forKey: tag) {
@@ -325,19 +370,106 @@ struct AMQPChannelStateMachine {
             let message = AMQPIncomingMessage(
                 consumerTag: nil, deliveryTag: 0, redelivered: false, exchange: exchange, routingKey: routingKey,
                 properties: header.properties, body: body)
+            self.matchReturn(message, replyCode: code, replyText: text)
             return [.returned(message, replyCode: code, replyText: text)]
         }
     }
 
-    private mutating func takeConfirms(_ tag: UInt64, multiple: Bool) -> [EventLoopPromise<Void>] {
-        var promises: [EventLoopPromise<Void>] = []
+    /// Marks the publish a `basic.return` belongs to, so its ack fails it: the earliest unconfirmed, not yet
+    /// returned mandatory publish after the last returned one with the same exchange, routing key, message id and
+    /// body. A return that matches nothing (not confirm mode, no promise, ...) is only reported.
+    ///
+    /// Why this is the right publish with RabbitMQ: it sends a message's return before its ack, so the publish is
+    /// still unconfirmed; it returns in publish order, so it is after the last returned one. Acks of earlier routed
+    /// messages can still be outstanding (queues confirm later), so "the oldest unconfirmed" would blame a routed
+    /// message; comparing the content skips those. What stays ambiguous: two publishes identical in all four fields,
+    /// the first routed and still unconfirmed, the second returned (possible only if a binding changed in between or
+    /// headers route them): the return is then blamed on the first.
+    private mutating func matchReturn(_ message: AMQPIncomingMessage, replyCode: UInt16, replyText: String) {
+        guard !self.mandatoryPublishes.isEmpty else { return }
+        // The numbers are ascending: a binary search skips everything up to the last returned publish.
+        var low = 0
+        var high = self.mandatoryOrder.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if self.mandatoryOrder[self.mandatoryOrder.index(self.mandatoryOrder.startIndex, offsetBy: middle)]
+                <= self.lastReturnedSequence
+            {
+                low = middle + 1
+            } else {
+                high = middle
+            }
+        }
+        var index = self.mandatoryOrder.index(self.mandatoryOrder.startIndex, offsetBy: low)
+        while index < self.mandatoryOrder.endIndex {
+            let sequence = self.mandatoryOrder[index]
+            if let publish = self.mandatoryPublishes[sequence], publish.returned == nil,
+                publish.matches(
+                    exchange: message.exchange, routingKey: message.routingKey,
+                    messageID: message.properties.messageID, body: message.body)
+            {
+                self.mandatoryPublishes[sequence]?.returned = (replyCode, replyText)
+                self.lastReturnedSequence = sequence
+                return
+            }
+            index = self.mandatoryOrder.index(after: index)
+        }
+    }
+
+    /// Resolves acked publishes: success, except the mandatory ones the broker returned, which fail as unroutable.
+    /// In sequence order, successes batched.
+    private mutating func acked(_ confirms: [(sequence: UInt64, promise: EventLoopPromise<Void>)]) -> [Action] {
+        guard !self.mandatoryPublishes.isEmpty else { return [.succeedConfirms(confirms.map { $0.promise })] }
+        var actions: [Action] = []
+        var succeeded: [EventLoopPromise<Void>] = []
+        for (sequence, promise) in confirms {
+            guard let publish = self.mandatoryPublishes.removeValue(forKey: sequence), let returned = publish.returned
+            else {
+                succeeded.append(promise)
+                continue
+            }
+            if !succeeded.isEmpty {
+                actions.append(.succeedConfirms(succeeded))
+                succeeded = []
+            }
+            let error = AMQPError(
+                code: .unroutable,
+                message: "the broker could not route the message to any queue (exchange '\(publish.exchange)', "
+                    + "routing key '\(publish.routingKey)')",
+                replyCode: returned.replyCode, replyText: returned.replyText)
+            actions.append(.failConfirms([promise], error))
+        }
+        if !succeeded.isEmpty { actions.append(.succeedConfirms(succeeded)) }
+        self.dropSettledMandatoryPublishes()
+        return actions
+    }
+
+    private mutating func forgetMandatoryPublishes(_ confirms: [(sequence: UInt64, promise: EventLoopPromise<Void>)]) {
+        guard !self.mandatoryPublishes.isEmpty else { return }
+        for confirm in confirms { self.mandatoryPublishes.removeValue(forKey: confirm.sequence) }
+        self.dropSettledMandatoryPublishes()
+    }
+
+    /// Keeps `mandatoryOrder` from growing: settled numbers leave from the front (amortised O(1) per publish).
+    private mutating func dropSettledMandatoryPublishes() {
+        while let first = self.mandatoryOrder.first, self.mandatoryPublishes[first] == nil {
+            self.mandatoryOrder.removeFirst()
+        }
+    }
+
+    /// Removes the publishes an ack or nack settles and returns them in sequence order. A nack drops their
+    /// mandatory entries here; an ack leaves them to `acked`, which needs them.
+    private mutating func takeConfirms(
+        _ tag: UInt64, multiple: Bool
+    ) -> [(sequence: UInt64, promise: EventLoopPromise<Void>)] {
+        var promises: [(sequence: UInt64, promise: EventLoopPromise<Void>)] = []
         if multiple {
             while let first = self.unconfirmedOrder.first, first <= tag {
                 self.unconfirmedOrder.removeFirst()
-                if let promise = self.unconfirmed.removeValue(forKey: first) { promises.append(promise) }
+                if let promise = self.unconfirmed.removeValue(forKey: first) { promises.append((first, promise)) }
             }
         } else if let promise = self.unconfirmed.removeValue(forKey: tag) {
-            promises.append(promise)
+            promises.append((tag, promise))
             // Drop already-settled sequence numbers from the front so the order buffer stays small.
             while let first = self.unconfirmedOrder.first, self.unconfirmed[first] == nil {
                 self.unconfirmedOrder.removeFirst()
@@ -372,6 +504,8 @@ struct AMQPChannelStateMachine {
         let promises = self.unconfirmedOrder.compactMap { self.unconfirmed[$0] }
         self.unconfirmed.removeAll()
         self.unconfirmedOrder.removeAll()
+        self.mandatoryPublishes.removeAll()
+        self.mandatoryOrder.removeAll()
         if !promises.isEmpty { actions.append(.failConfirms(promises, error)) }
         // A channel the client closed ends its consumers normally; any other close ends them with the reason.
         for (_, continuation) in self.consumers {

@@ -38,7 +38,8 @@ public struct AMQPOutboundMessage: Sendable {
     public var exchange: String
     /// The routing key.
     public var routingKey: String
-    /// Whether an unroutable message comes back as ``AMQPReturnedMessage`` instead of being dropped.
+    /// Whether an unroutable message comes back as ``AMQPReturnedMessage`` instead of being dropped (and, in confirm
+    /// mode, fails with ``AMQPError/Code/unroutable``).
     public var mandatory: Bool
     /// The message properties.
     public var properties: AMQPBasicProperties

@@ -21,8 +21,9 @@ import Synchronization
 ///
 /// Publishes go through a confirm-mode channel: ``publish(_:exchange:routingKey:mandatory:properties:)`` returns when
 /// the broker confirmed, and throws when the connection is down or drops before the confirm, so the caller retries
-/// (a retried message may then arrive twice: consumers should be idempotent). Deliveries received before a drop
-/// cannot be acked afterwards (their ack throws); the broker redelivers them, flagged `redelivered`.
+/// (a retried message may then arrive twice: consumers should be idempotent). A `mandatory` publish that no queue
+/// takes throws ``AMQPError/Code/unroutable``: confirmed means routed. Deliveries received before a drop cannot be
+/// acked afterwards (their ack throws); the broker redelivers them, flagged `redelivered`.
 ///
 /// Thread-safety: `Sendable`; every method may be called from any task.
 public final class AMQPClient: Service, Sendable {
@@ -383,25 +384,56 @@ public final class AMQPClient: Service, Sendable {
     // MARK: publishing
 
     /// Publishes and returns once the broker confirmed. Throws ``AMQPError`` when not connected, when the broker
-    /// nacked, or when the connection dropped first: retry then.
+    /// nacked, or when the connection dropped first: retry then. With `mandatory`, a message the broker could not
+    /// route to any queue throws ``AMQPError/Code/unroutable`` (reply code 312 NO_ROUTE) instead: confirmed means
+    /// routed.
     public func publish(
         _ body: ByteBuffer, exchange: String, routingKey: String, mandatory: Bool = false,
         properties: AMQPBasicProperties = .init()
     ) async throws {
-        guard let channel = self.state.withLock({ $0.publishChannel }) else {
-            throw AMQPError.connectionClosed("not connected to the broker (reconnecting): retry the publish")
-        }
+        let channel = try await self.openPublishChannel()
         try await channel.publish(
             body, exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties)
     }
 
-    /// Publishes many messages with all confirms in flight; each result says whether that one was confirmed.
+    /// Publishes many messages with all confirms in flight; each result says whether that one was confirmed. A
+    /// `mandatory` message the broker could not route to any queue fails with ``AMQPError/Code/unroutable``.
     public func publishBatch(_ messages: [AMQPOutboundMessage]) async -> [Result<Void, AMQPError>] {
-        guard let channel = self.state.withLock({ $0.publishChannel }) else {
-            let error = AMQPError.connectionClosed("not connected to the broker (reconnecting): retry the publish")
+        let channel: AMQPChannel
+        do {
+            channel = try await self.openPublishChannel()
+        } catch {
+            let error = (error as? AMQPError) ?? .connectionClosed("\(error)")
             return messages.map { _ in .failure(error) }
         }
         return await channel.publishBatch(messages)
+    }
+
+    /// The confirm-mode publishing channel. A channel error (e.g. 404 for a publish to an exchange someone deleted)
+    /// closes that channel but not the connection, so the connection would stay up with no way to publish: a closed
+    /// publishing channel is replaced by a new one on the same connection. Throws while disconnected.
+    private func openPublishChannel() async throws -> AMQPChannel {
+        let (current, connection) = self.state.withLock { ($0.publishChannel, $0.connection) }
+        guard let current, let connection else {
+            throw AMQPError.connectionClosed("not connected to the broker (reconnecting): retry the publish")
+        }
+        if current.isOpen { return current }
+        let replacement = try await connection.openChannel()
+        try await replacement.confirmSelect()
+        let (installed, loser) = self.state.withLock { state -> (AMQPChannel?, AMQPChannel?) in
+            guard state.connection === connection, let now = state.publishChannel else { return (nil, replacement) }
+            guard now === current else { return (now, replacement) }  // another publisher replaced it first
+            state.publishChannel = replacement
+            return (replacement, nil)
+        }
+        if let loser { try? await loser.close() }
+        guard let installed else {
+            throw AMQPError.connectionClosed("the connection was replaced while reopening the publishing channel")
+        }
+        if installed === replacement {
+            self.logger.info("AMQP publishing channel reopened after a channel error", metadata: ["error": "\(current.closeError.map { "\($0)" } ?? "closed")"])
+        }
+        return installed
     }
 
     // MARK: consuming
