@@ -229,7 +229,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OrderEventsTests",
-            dependencies: ["OrderEvents", "ServiceRuntime"],
+            dependencies: ["OrderEvents", "ServiceRuntime", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,8 +10,8 @@ import ServiceRuntime
 public struct OrderCreatedEvent: Sendable, Equatable {
     /// The `event_type` value and the AMQP `type` property.
     public static let eventType = "OrderCreated"
-    /// The longest id the original's `VARCHAR(36)` columns hold.
-    public static let maxIdentifierLength = 36
+    /// The longest `event_id` accepted (ours are UUIDs).
+    public static let maxEventIDLength = 64
 
     /// Unique id of this event (a UUID); nil in events from the original system.
     public var eventID: String?
@@ -27,8 +27,8 @@ public struct OrderCreatedEvent: Sendable, Equatable {
     public var totalAmount: Money
     /// The order's status when created (`pending`).
     public var status: String
-    /// When the order was created; optional in foreign events.
-    public var createdAt: Timestamp?
+    /// When the order was created; required, as the original's events always carry it.
+    public var createdAt: Timestamp
 
     /// Creates an event.
     public init(
@@ -39,7 +39,7 @@ public struct OrderCreatedEvent: Sendable, Equatable {
         quantity: Int,
         totalAmount: Money,
         status: String,
-        createdAt: Timestamp?
+        createdAt: Timestamp
     ) {
         self.eventID = eventID
         self.orderID = orderID
@@ -73,16 +73,15 @@ public struct OrderCreatedEvent: Sendable, Equatable {
         writer.rawNumber(self.totalAmount.description)
         writer.key("status")
         writer.string(self.status)
-        if let createdAt = self.createdAt {
-            writer.key("created_at")
-            writer.string(createdAt.rfc3339)
-        }
+        writer.key("created_at")
+        writer.string(self.createdAt.rfc3339)
         writer.endObject()
         return writer.bytes
     }
 
-    /// Decodes and validates a body. Throws ``EventDecodingError`` for anything a consumer can never process:
-    /// such a message goes to the dead-letter queue at once.
+    /// Decodes a body and validates it with ``OrderContract``, the rules `POST /orders` applies. Throws
+    /// ``EventDecodingError`` naming every field that breaks them, or the shape that is wrong: no consumer can ever
+    /// process such a message, so it goes to the dead-letter queue at once.
     public static func decode(_ bytes: [UInt8]) throws(EventDecodingError) -> OrderCreatedEvent {
         let value: JSONValue
         do {
@@ -92,50 +91,31 @@ public struct OrderCreatedEvent: Sendable, Equatable {
         }
         guard case .object = value else { throw EventDecodingError(reason: "body is not a JSON object") }
 
-        if let type = value["event_type"] {
+        var violations: [OrderContract.Violation] = []
+        if let type = value["event_type"], type != .null {
             guard case .string(let name) = type, name == Self.eventType else {
                 throw EventDecodingError(reason: "event_type is not \(Self.eventType)")
             }
         }
         var eventID: String?
         if let raw = value["event_id"], raw != .null {
-            guard case .string(let id) = raw, !id.isEmpty, id.utf8.count <= 64 else {
-                throw EventDecodingError(reason: "event_id must be a string")
+            if case .string(let id) = raw, !id.isEmpty, id.unicodeScalars.count <= Self.maxEventIDLength {
+                eventID = id
+            } else {
+                violations.append(.init(field: "event_id", reason: "must be a string of 1 to \(Self.maxEventIDLength) characters"))
             }
-            eventID = id
         }
-        let orderID = try Self.identifier(value, "order_id")
-        let customerID = try Self.identifier(value, "customer_id")
-        let productID = try Self.identifier(value, "product_id")
-
-        guard case .number(let quantityText) = value["quantity"], let quantity = Int(quantityText), quantity >= 1 else {
-            throw EventDecodingError(reason: "quantity must be an integer of at least 1")
-        }
-        guard case .number(let amountText) = value["total_amount"] else {
-            throw EventDecodingError(reason: "total_amount must be a number")
-        }
-        let amount: Money
-        do {
-            amount = try Money(jsonNumber: amountText)
-        } catch {
-            throw EventDecodingError(reason: "total_amount is not an exact amount with at most two decimals")
-        }
-        guard amount > .zero, amount <= Money.maximumOrderTotal else {
-            throw EventDecodingError(reason: "total_amount must be greater than 0 and at most 99999999.99")
-        }
-        var status = "pending"
-        if let raw = value["status"], raw != .null {
-            guard case .string(let text) = raw, !text.isEmpty, text.utf8.count <= 20 else {
-                throw EventDecodingError(reason: "status must be a string of at most 20 characters")
-            }
-            status = text
-        }
-        var createdAt: Timestamp?
-        if let raw = value["created_at"], raw != .null {
-            guard case .string(let text) = raw, let parsed = Timestamp(rfc3339: text) else {
-                throw EventDecodingError(reason: "created_at must be an RFC 3339 timestamp")
-            }
-            createdAt = parsed
+        let orderID = OrderContract.identifier(value["order_id"], field: "order_id").collecting(into: &violations)
+        let customerID = OrderContract.identifier(value["customer_id"], field: "customer_id").collecting(into: &violations)
+        let productID = OrderContract.identifier(value["product_id"], field: "product_id").collecting(into: &violations)
+        let quantity = OrderContract.quantity(value["quantity"]).collecting(into: &violations)
+        let amount = OrderContract.totalAmount(value["total_amount"]).collecting(into: &violations)
+        let status = OrderContract.status(value["status"]).collecting(into: &violations)
+        let createdAt = OrderContract.createdAt(value["created_at"]).collecting(into: &violations)
+        guard violations.isEmpty, let orderID, let customerID, let productID, let quantity, let amount, let status,
+            let createdAt
+        else {
+            throw EventDecodingError(reason: violations.map(\.description).joined(separator: "; "))
         }
         return OrderCreatedEvent(
             eventID: eventID,
@@ -144,16 +124,9 @@ public struct OrderCreatedEvent: Sendable, Equatable {
             productID: productID,
             quantity: quantity,
             totalAmount: amount,
-            status: status,
+            status: status ?? "pending",
             createdAt: createdAt
         )
-    }
-
-    private static func identifier(_ object: JSONValue, _ key: String) throws(EventDecodingError) -> String {
-        guard case .string(let text) = object[key], !text.isEmpty, text.count <= Self.maxIdentifierLength else {
-            throw EventDecodingError(reason: "\(key) must be a non-empty string of at most 36 characters")
-        }
-        return text
     }
 
     /// The message to publish, with the AMQP properties DESIGN.md lists.
@@ -166,7 +139,7 @@ public struct OrderCreatedEvent: Sendable, Equatable {
                 contentType: "application/json",
                 messageID: self.eventID,
                 type: Self.eventType,
-                timestamp: self.createdAt?.secondsSinceEpoch,
+                timestamp: self.createdAt.secondsSinceEpoch,
                 persistent: true
             )
         )
@@ -180,9 +153,4 @@ public struct EventDecodingError: Error, Sendable, CustomStringConvertible, Equa
     /// Creates the error.
     public init(reason: String) { self.reason = reason }
     public var description: String { self.reason }
-}
-
-extension Money {
-    /// The largest total a `DECIMAL(10,2)` column holds: 99999999.99.
-    public static let maximumOrderTotal = Money(cents: 9_999_999_999)
 }

@@ -104,6 +104,65 @@ final class MySQLAnalyticsStoreTests: XCTestCase {
         }
     }
 
+    func testAValueTheColumnRejectsIsADataErrorAndWritesNothing() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: testLogger("migrate"))
+            // A column narrower than the contract (someone's schema change): the 20-character id does not fit.
+            try await client.query("ALTER TABLE order_metrics MODIFY product_id VARCHAR(8) NOT NULL")
+            var wide = try AnalyticsStoreContract.event(amount: "1.00")
+            wide.productID = "product-of-20-chars!"
+            do {
+                _ = try await store.apply([try AnalyticsStoreContract.event(amount: "2.00"), wide], processedAt: .now())
+                XCTFail("MariaDB refuses the value in strict mode")
+            } catch {
+                let dataError = StoreDataError.classify(error)
+                XCTAssertNotNil(dataError, "\(error)")
+                XCTAssertTrue(dataError?.reason.contains("1406") ?? false, "\(error)")
+            }
+            let totals = try await store.totals()
+            XCTAssertEqual(totals, .empty, "the transaction rolled back: nothing of the batch was written")
+            let result = try await store.apply([try AnalyticsStoreContract.event(amount: "2.00")], processedAt: .now())
+            XCTAssertEqual(result.applied, 1)
+        }
+    }
+
+    func testEveryConnectionRunsInStrictModeWhateverTheServerSays() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let rows = try await client.query("SELECT @@SESSION.sql_mode AS mode, @@SESSION.time_zone AS zone").rows
+            XCTAssertTrue(try rows.first?.decode(String.self, column: "mode").contains("STRICT_ALL_TABLES") ?? false)
+            XCTAssertEqual(try rows.first?.decode(String.self, column: "zone"), "+00:00")
+        }
+    }
+
+    /// The column's collation says "ORDER-A" and "order-a" are one key; an event with either is counted once, and
+    /// the second is a duplicate, not an error retried forever.
+    func testAnIDTheCollationEqualsToARecordedOneIsADuplicateNotAnEndlessError() async throws {
+        try await MySQLTestDatabase.analytics.withClient { client in
+            let store = MySQLAnalyticsStore(client: client)
+            try await store.migrate(logger: testLogger("migrate"))
+            let lower = try AnalyticsStoreContract.event("order-a", amount: "1.00")
+            let upper = try AnalyticsStoreContract.event("ORDER-A", amount: "1.00")
+            _ = try await store.apply([lower], processedAt: .now())
+            let alone = try await store.apply([upper], processedAt: .now())
+            XCTAssertEqual(alone.applied, 0)
+            XCTAssertEqual(alone.duplicates, 1)
+            // In one batch with a new order, the batch as a whole is refused as data (the consumer then splits it and
+            // applies the halves): never an outage.
+            let other = try AnalyticsStoreContract.event("order-b", amount: "5.00")
+            do {
+                _ = try await store.apply([upper, other], processedAt: .now())
+                XCTFail("expected a data error for the batch")
+            } catch {
+                XCTAssertNotNil(StoreDataError.classify(error), "\(error)")
+            }
+            let halves = try await store.apply([other], processedAt: .now())
+            XCTAssertEqual(halves.applied, 1)
+            let totals = try await store.totals()
+            XCTAssertEqual(totals.totalOrders, 2)
+        }
+    }
+
     func testMigratingTwiceChangesNothing() async throws {
         try await MySQLTestDatabase.analytics.withClient { client in
             let first = try await MySQLMigrator.migrate(client, migrations: MySQLAnalyticsStore.migrations, logger: testLogger("m"))
@@ -152,7 +211,7 @@ final class MySQLAnalyticsStoreTests: XCTestCase {
             // From now on the unique key keeps each order once.
             let again = try await store.apply(
                 [OrderCreatedEvent(eventID: nil, orderID: "order-a", customerID: "c1", productID: "p1", quantity: 2,
-                                   totalAmount: Money(cents: 9999), status: "pending", createdAt: nil)],
+                                   totalAmount: Money(cents: 9999), status: "pending", createdAt: .now())],
                 processedAt: .now()
             )
             XCTAssertEqual(again.applied, 0)

@@ -53,7 +53,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
         OrderCreatedEvent(
             eventID: nil, orderID: "migrated-order-\(index)", customerID: "customer-\(index)",
             productID: "product-\(index % 7)", quantity: 1 + index % 5, totalAmount: Money(cents: Int64(100 + index)),
-            status: "pending", createdAt: nil)
+            status: "pending", createdAt: Timestamp(secondsSinceEpoch: 1_764_000_000 + Int64(index)))
     }
 
     /// The original's deployment: `orders` topic exchange, both queues durable without arguments, bound with
