@@ -31,7 +31,7 @@ public struct AnalyticsRoutes<Context: RequestContext>: Sendable {
                 return json
             }
         } catch {
-            self.metrics.storeErrors.increment()
+            self.metrics.storeOutages.increment()
             self.logger.error("reading analytics totals failed", metadata: ["error": "\(error)"])
             throw APIError.unavailable("the analytics store is unavailable")
         }

@@ -49,9 +49,8 @@ public func buildAnalyticsService(
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.analyticsQueue
     let metrics = AnalyticsServiceMetrics(registry: registry, queue: queue)
-    let topology = try await TopologyDeclaration.declare(
-        OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays), on: backends.broker, logger: logger
-    )
+    let brokerTopology = OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays)
+    let topology = try await TopologyDeclaration.declare(brokerTopology, on: backends.broker, logger: logger)
     let summaryCache = SummaryCache(cache: backends.cache, metrics: metrics, logger: logger)
     let consumer = QueueConsumerService(
         broker: backends.broker,
@@ -60,6 +59,7 @@ public func buildAnalyticsService(
         batchLimit: max(1, configuration.prefetch / 2),
         handler: OrderEventApplier(store: backends.store, summaryCache: summaryCache, metrics: metrics, logger: logger),
         brokerErrors: metrics.brokerErrors,
+        topology: brokerTopology,
         logger: logger
     )
     let store = backends.store

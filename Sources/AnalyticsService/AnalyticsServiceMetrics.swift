@@ -9,7 +9,10 @@ public struct AnalyticsServiceMetrics: Sendable {
     let eventsDuplicate: Counter
     let eventsDeadLettered: Counter
     let batchDuration: Timer
-    let storeErrors: Counter
+    /// Store failures that pause consumption (connection lost, deadlock, timeout, ...).
+    let storeOutages: Counter
+    /// Store refusals of an event's data, each ending with that event dead-lettered.
+    let storeDataErrors: Counter
     let brokerErrors: Counter
     let consumerPaused: Gauge
     let cacheHits: Counter
@@ -23,7 +26,8 @@ public struct AnalyticsServiceMetrics: Sendable {
         self.eventsDuplicate = registry.counter("events_duplicate_total")
         self.eventsDeadLettered = registry.counter("events_dead_lettered_total", [("queue", queue)])
         self.batchDuration = registry.timer("events_batch_apply_duration_seconds")
-        self.storeErrors = registry.counter("store_errors_total", [("store", "analytics")])
+        self.storeOutages = registry.counter("store_errors_total", [("store", "analytics"), ("kind", "outage")])
+        self.storeDataErrors = registry.counter("store_errors_total", [("store", "analytics"), ("kind", "data")])
         self.brokerErrors = registry.counter("broker_errors_total")
         self.consumerPaused = registry.gauge("consumer_paused", [("queue", queue)])
         self.cacheHits = registry.counter("cache_requests_total", [("cache", "summary"), ("result", "hit")])

@@ -100,16 +100,30 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
     }
 
     public func apply(_ events: [OrderCreatedEvent], processedAt: Timestamp) async throws -> AnalyticsApplyResult {
-        // One event per order, the first of each: duplicates inside the batch are duplicates too.
-        var seen = Set<String>()
+        // One event per order, the first of each: duplicates inside the batch are duplicates too. Ids compare by
+        // their bytes here; the database's own comparison (its collation) has the last word below.
+        var seen = Set<[UInt8]>()
         // In key order, so concurrent batches (several consumers, overlapping redeliveries) take their row locks in
         // the same order: they wait for each other instead of deadlocking.
-        let unique = events.filter { seen.insert($0.orderID).inserted }.sorted { $0.orderID < $1.orderID }
+        let unique = events.filter { seen.insert(Array($0.orderID.utf8)).inserted }.sorted { $0.orderID < $1.orderID }
         var attempt = 1
         while true {
             do {
                 return try await self.applyOnce(unique, total: events.count, processedAt: processedAt)
-            } catch let error as MySQLError where attempt < Self.attempts && (error.isDeadlock || error.isDuplicateKey || error.isLockWaitTimeout) {
+            } catch let error as MySQLError where error.isDuplicateKey && unique.count == 1 {
+                // The unique key knows this order although the locking read did not return it by its exact bytes:
+                // it is recorded under an id the column's collation treats as equal (e.g. differing only in case),
+                // or another instance recorded it meanwhile. Either way, counted already.
+                return AnalyticsApplyResult(applied: 0, duplicates: events.count, totals: try await self.totals())
+            } catch let error as MySQLError where error.isDeadlock || error.isDuplicateKey || error.isLockWaitTimeout {
+                guard attempt < Self.attempts else {
+                    if error.isDuplicateKey {
+                        // Not a race that a retry settles: an order of this batch equals a recorded one only under
+                        // the collation. Splitting the batch finds it (a single event is counted as a duplicate).
+                        throw StoreDataError(reason: "an order id of the batch is already recorded under another spelling")
+                    }
+                    throw error
+                }
                 attempt += 1
             }
         }
@@ -120,18 +134,17 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
         // batches both lock the same gap and then both insert into it, a deadlock whatever the order; here the
         // second one waits for the first's rows and gets a duplicate key, and the retry skips those orders.
         try await self.client.withTransaction(isolation: .readCommitted) { connection in
-            var recorded = Set<String>()
+            var recorded = Set<[UInt8]>()
             for chunk in events.chunked(into: Self.rowsPerStatement) {
                 let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let rows = try await connection.query(
                     "SELECT order_id FROM order_metrics WHERE order_id IN (\(placeholders)) FOR UPDATE",
                     chunk.map { .string($0.orderID) }
                 ).rows
-                for row in rows { recorded.insert(try row.decode(String.self, column: "order_id")) }
+                for row in rows { recorded.insert(Array(try row.decode(String.self, column: "order_id").utf8)) }
             }
-            let fresh = events.filter { !recorded.contains($0.orderID) }
-            var revenue = Money.zero
-            var quantity: Int64 = 0
+            let fresh = events.filter { !recorded.contains(Array($0.orderID.utf8)) }
+            var added = AnalyticsTotals.Increment()
             for chunk in fresh.chunked(into: Self.rowsPerStatement) {
                 let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
                 var binds: [MySQLData] = []
@@ -141,8 +154,7 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
                         .string(event.orderID), .string(event.customerID), .string(event.productID),
                         .int(Int64(event.quantity)), .decimal(event.totalAmount.decimalString), .timestamp(processedAt),
                     ]
-                    revenue += event.totalAmount
-                    quantity += Int64(event.quantity)
+                    try added.add(quantity: Int64(event.quantity), revenue: event.totalAmount)
                 }
                 try await connection.query(
                     """
@@ -153,6 +165,8 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
                 )
             }
             if !fresh.isEmpty {
+                // The columns are BIGINT and DECIMAL(20,2): a total past them fails the statement (strict mode, see
+                // MySQLSession) with a data error, which the consumer isolates.
                 try await connection.query(
                     """
                     UPDATE analytics_totals
@@ -163,7 +177,7 @@ public final class MySQLAnalyticsStore: AnalyticsStore {
                     """,
                     // last_updated strictly grows in commit order (the row lock orders the commits), even when two
                     // instances' clocks or batch start times disagree: the summary cache's version (SummaryCache).
-                    [.int(Int64(fresh.count)), .decimal(revenue.decimalString), .int(quantity),
+                    [.int(added.orders), .decimal(added.revenue.decimalString), .int(added.quantity),
                      .timestamp(processedAt), .timestamp(processedAt)]
                 )
             }

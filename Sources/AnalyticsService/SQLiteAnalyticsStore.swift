@@ -64,9 +64,8 @@ public final class SQLiteAnalyticsStore: AnalyticsStore {
 
     public func apply(_ events: [OrderCreatedEvent], processedAt: Timestamp) async throws -> AnalyticsApplyResult {
         try await self.database.transaction { connection in
-            var applied = 0
-            var revenue: Int64 = 0
-            var quantity: Int64 = 0
+            let before = try Self.totals(from: try await connection.query("SELECT * FROM analytics_totals WHERE id = 1"))
+            var added = AnalyticsTotals.Increment()
             for chunk in events.chunked(into: Self.rowsPerInsert) {
                 let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
                 var binds: [SQLiteData] = []
@@ -89,25 +88,29 @@ public final class SQLiteAnalyticsStore: AnalyticsStore {
                     """,
                     binds
                 )
-                applied += inserted.count
                 for row in inserted {
-                    revenue += try row.int64("total_amount_cents")
-                    quantity += try row.int64("quantity")
+                    try added.add(
+                        quantity: try row.int64("quantity"), revenue: Money(cents: try row.int64("total_amount_cents")))
                 }
             }
-            if applied > 0 {
+            // Computed here with checked arithmetic and written as values: SQLite's own `+` turns an overflowing
+            // integer into an inexact REAL without an error.
+            let after = try before.adding(added, lastUpdated: processedAt)
+            if added.orders > 0 {
                 _ = try await connection.query(
                     """
                     UPDATE analytics_totals
-                    SET total_orders = total_orders + ?, total_revenue_cents = total_revenue_cents + ?,
-                        total_quantity = total_quantity + ?, last_updated = ?
+                    SET total_orders = ?, total_revenue_cents = ?, total_quantity = ?, last_updated = ?
                     WHERE id = 1
                     """,
-                    [.int64(Int64(applied)), .int64(revenue), .int64(quantity), .int64(processedAt.microsecondsSinceEpoch)]
+                    [
+                        .int64(after.totalOrders), .int64(after.totalRevenue.cents), .int64(after.totalQuantity),
+                        .int64(processedAt.microsecondsSinceEpoch),
+                    ]
                 )
             }
-            let totals = try Self.totals(from: try await connection.query("SELECT * FROM analytics_totals WHERE id = 1"))
-            return AnalyticsApplyResult(applied: applied, duplicates: events.count - applied, totals: totals)
+            let applied = Int(added.orders)
+            return AnalyticsApplyResult(applied: applied, duplicates: events.count - applied, totals: after)
         }
     }
 

@@ -62,6 +62,23 @@ public struct MySQLError: Error, Equatable, Hashable, Sendable, CustomStringConv
     public var isForeignKeyViolation: Bool { self.serverErrorNumber == 1451 || self.serverErrorNumber == 1452 }
     /// Access denied for the user or to the database (1044, 1045).
     public var isAccessDenied: Bool { self.serverErrorNumber == 1044 || self.serverErrorNumber == 1045 }
+    /// The server errors that mean "this row's data was rejected" rather than "the server could not do it now": a
+    /// value the column refuses (1048 NULL, 1264 and 1690 out of range, 1265 truncated, 1292, 1366, 1367 and 1411
+    /// wrong value, 1300 invalid character string, 1406 too long), a failed foreign key (1451, 1452) or check
+    /// constraint (3819 MySQL, 4025 MariaDB). Retrying the same statement fails the same way, whatever the server's
+    /// state; everything else (connection lost, deadlock, lock wait timeout, read-only during a failover, timeouts)
+    /// may succeed later.
+    public static let dataErrorNumbers: Set<UInt16> = [
+        1048, 1264, 1265, 1292, 1300, 1366, 1367, 1406, 1411, 1451, 1452, 1690, 3819, 4025,
+    ]
+
+    /// Whether the server rejected the data itself (see ``dataErrorNumbers``): the statement can never succeed with
+    /// these values, so a caller should set them aside rather than retry.
+    public var isDataError: Bool {
+        guard self.code == .server, let number = self.serverErrorNumber else { return false }
+        return Self.dataErrorNumbers.contains(number)
+    }
+
     /// Whether retrying on another connection is likely to help (connection lost, deadlock, lock wait timeout).
     public var isTransient: Bool {
         self.code == .connectionClosed || self.code == .timeout || self.isDeadlock || self.isLockWaitTimeout

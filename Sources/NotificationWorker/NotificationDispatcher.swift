@@ -6,7 +6,9 @@ import ServiceRuntime
 /// Sends the email and the SMS for each `OrderCreated` delivery, at most once per (order, channel) as far as the
 /// record knows, with bounded retries.
 ///
-/// - Invalid event: dead-lettered at once.
+/// - Invalid event (one that breaks ``OrderContract``): dead-lettered at once.
+/// - Several deliveries of one order in a batch: the first is processed, the others are settled with it, so one batch
+///   never sends twice.
 /// - A send fails: the delivery goes to retry level `n` (growing delays); after `maxAttempts` attempts, or at once
 ///   for a permanent refusal, it is dead-lettered. Channels already sent are skipped on the retry.
 /// - The record is unreachable: an outage, not the message's fault; the delivery waits (consumption pauses) and no
@@ -36,15 +38,46 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
     }
 
     public func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async {
-        let toAck = await withTaskGroup(of: Delivery?.self) { group in
-            for delivery in deliveries {
-                group.addTask { await self.process(delivery, consumer: consumer, control: control) ? delivery : nil }
+        // Claim each order before anything is sent: the first delivery of an order in this batch does the work,
+        // later ones (a redelivery, a duplicate publish) wait for it and are settled as duplicates. Processed side
+        // by side, both would find nothing recorded and both would send.
+        var claimed: [(delivery: Delivery, event: OrderCreatedEvent)] = []
+        var duplicates: [Delivery] = []
+        var claims = Set<String>()
+        for delivery in deliveries {
+            let event: OrderCreatedEvent
+            do {
+                event = try OrderCreatedEvent.decode(delivery.body)
+            } catch {
+                await self.deadLetter(delivery, reason: "invalid event: \(error.reason)", consumer: consumer, control: control)
+                continue
+            }
+            if claims.insert(event.orderID).inserted {
+                claimed.append((delivery, event))
+            } else {
+                duplicates.append(delivery)
+            }
+        }
+        var toAck = await withTaskGroup(of: Delivery?.self) { group in
+            for (delivery, event) in claimed {
+                group.addTask {
+                    await self.process(delivery, event: event, consumer: consumer, control: control) ? delivery : nil
+                }
             }
             var toAck: [Delivery] = []
             for await delivery in group {
                 if let delivery { toAck.append(delivery) }
             }
             return toAck
+        }
+        if !duplicates.isEmpty {
+            // Their order's first delivery is settled now (acked, retried, dead-lettered or requeued): that copy
+            // carries the work, so these are done.
+            for _ in duplicates {
+                for _ in NotificationChannel.allCases { self.statistics.recordDuplicate() }
+            }
+            self.logger.info("duplicate deliveries of an order in one batch settled with its first", metadata: ["count": "\(duplicates.count)"])
+            toAck += duplicates
         }
         guard !toAck.isEmpty else { return }
         do {
@@ -57,14 +90,9 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
     }
 
     /// Returns true when the delivery should be acked; false when it was settled otherwise.
-    private func process(_ delivery: Delivery, consumer: any MessageConsumer, control: ConsumerControl) async -> Bool {
-        let event: OrderCreatedEvent
-        do {
-            event = try OrderCreatedEvent.decode(delivery.body)
-        } catch {
-            await self.deadLetter(delivery, reason: error.reason, consumer: consumer)
-            return false
-        }
+    private func process(
+        _ delivery: Delivery, event: OrderCreatedEvent, consumer: any MessageConsumer, control: ConsumerControl
+    ) async -> Bool {
         let record = self.record
         for channel in NotificationChannel.allCases {
             guard
@@ -85,7 +113,8 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
                 try await self.sender.send(Self.notification(for: event, channel: channel))
             } catch {
                 self.statistics.recordFailed()
-                await self.retryOrDeadLetter(delivery, event: event, channel: channel, error: error, consumer: consumer)
+                await self.retryOrDeadLetter(
+                    delivery, event: event, channel: channel, error: error, consumer: consumer, control: control)
                 return false
             }
             self.statistics.recordSent(channel)
@@ -110,15 +139,22 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
         event: OrderCreatedEvent,
         channel: NotificationChannel,
         error: any Error,
-        consumer: any MessageConsumer
+        consumer: any MessageConsumer,
+        control: ConsumerControl
     ) async {
+        // retryCount is bounded (MessageHeaders.retryCount), whatever the header said: + 1 cannot overflow.
         let attempt = delivery.retryCount + 1
         let permanent = (error as? NotificationSendError)?.isPermanent ?? false
-        if permanent || attempt >= self.maxAttempts {
-            let reason = permanent
-                ? "\(channel.rawValue) refused permanently: \(error)"
-                : "\(channel.rawValue) failed after \(attempt) attempts: \(error)"
-            await self.deadLetter(delivery, reason: reason, consumer: consumer)
+        if permanent || attempt >= self.maxAttempts || !consumer.retriesAvailable {
+            let reason: String
+            if permanent {
+                reason = "\(channel.rawValue) refused permanently: \(error)"
+            } else if attempt >= self.maxAttempts {
+                reason = "\(channel.rawValue) failed after \(attempt) attempts: \(error)"
+            } else {
+                reason = "\(channel.rawValue) failed and retries are off for this queue: \(error)"
+            }
+            await self.deadLetter(delivery, reason: reason, consumer: consumer, control: control)
             return
         }
         self.logger.warning(
@@ -128,20 +164,18 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
                 "error": "\(error)",
             ]
         )
-        do {
-            try await consumer.retry(delivery, level: attempt)
+        if await control.retry(delivery, level: attempt, consumer: consumer, brokerErrors: self.statistics.brokerErrors) {
             self.statistics.recordRetried()
-        } catch {
-            self.statistics.brokerErrors.increment()
-            self.logger.error("scheduling a retry failed; the message will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 
-    private func deadLetter(_ delivery: Delivery, reason: String, consumer: any MessageConsumer) async {
-        if await consumer.deadLetter(
-            delivery, reason: reason, logger: self.logger,
-            deadLettered: self.statistics.deadLettered, brokerErrors: self.statistics.brokerErrors
-        ) {
+    private func deadLetter(
+        _ delivery: Delivery, reason: String, consumer: any MessageConsumer, control: ConsumerControl
+    ) async {
+        if await control.deadLetter(
+            delivery, reason: reason, consumer: consumer, deadLettered: self.statistics.deadLettered,
+            brokerErrors: self.statistics.brokerErrors, logger: self.logger)
+        {
             self.statistics.recordDeadLettered()
         }
     }

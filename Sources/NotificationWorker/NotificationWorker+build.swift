@@ -51,9 +51,8 @@ public func buildNotificationWorker(
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.notificationsQueue
     let statistics = statistics ?? WorkerStatistics(registry: registry, queue: queue)
-    let topology = try await TopologyDeclaration.declare(
-        OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays), on: backends.broker, logger: logger
-    )
+    let brokerTopology = OrderTopology.topology(queues: [queue], retryDelays: configuration.retryDelays)
+    let topology = try await TopologyDeclaration.declare(brokerTopology, on: backends.broker, logger: logger)
     let consumer = QueueConsumerService(
         broker: backends.broker,
         queue: queue,
@@ -66,6 +65,7 @@ public func buildNotificationWorker(
             logger: logger
         ),
         brokerErrors: statistics.brokerErrors,
+        topology: brokerTopology,
         logger: logger
     )
     let record = backends.record

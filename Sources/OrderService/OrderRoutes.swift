@@ -165,10 +165,12 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         func integer(_ name: String) -> Int? {
             guard let text = query[name[...]] else { return nil }
             guard let value = Int(text) else {
-                // An integer too large for Int is still an integer: clamp it like the others.
-                let digits = text.utf8.drop { $0 == UInt8(ascii: "-") }
+                // An integer too large for Int is still an integer: clamp it like the others. At most one sign,
+                // as `Int(_:)` takes it: `--5` is not an integer, `+99999999999999999999` is.
+                let negative = text.hasPrefix("-")
+                let digits = text.utf8.dropFirst(negative || text.hasPrefix("+") ? 1 : 0)
                 if !digits.isEmpty, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-                    return text.hasPrefix("-") ? Int.min : Int.max
+                    return negative ? Int.min : Int.max
                 }
                 problems.append((name, "must be an integer"))
                 return nil

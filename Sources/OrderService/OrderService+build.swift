@@ -59,14 +59,11 @@ public func buildOrderService(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let metrics = OrderServiceMetrics(registry: registry)
-    let topology = try await TopologyDeclaration.declare(
-        OrderTopology.topology(
-            queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue],
-            retryDelays: configuration.retryDelays
-        ),
-        on: backends.broker,
-        logger: logger
+    let brokerTopology = OrderTopology.topology(
+        queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue],
+        retryDelays: configuration.retryDelays
     )
+    let topology = try await TopologyDeclaration.declare(brokerTopology, on: backends.broker, logger: logger)
     let signal = WakeSignal()
     var relayConfiguration = configuration.relay
     relayConfiguration.idempotencyKeyTTL = configuration.idempotencyKeyTTL
@@ -76,6 +73,7 @@ public func buildOrderService(
         configuration: relayConfiguration,
         metrics: metrics,
         signal: signal,
+        topology: brokerTopology,
         logger: logger
     )
     let store = backends.store
@@ -88,8 +86,9 @@ public func buildOrderService(
             checks: [
                 HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                // The outbox keeps events while the broker is down: orders are still taken, so this only degrades.
-                topology.healthCheck(broker: broker, importance: .optional),
+                // The outbox keeps events while the broker is down or routes them nowhere: orders are still taken,
+                // so this only degrades.
+                topology.healthCheck(broker: broker, importance: .optional, also: { try relay.checkRouting() }),
             ]
         )
     )

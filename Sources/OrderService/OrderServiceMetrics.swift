@@ -17,6 +17,7 @@ public struct OrderServiceMetrics: Sendable {
     let outboxOldestPendingSeconds: Gauge
     let outboxPublished: Counter
     let outboxPublishFailures: Counter
+    let outboxUnroutable: Counter
     let outboxPurged: Counter
     let idempotentCreated: Counter
     let idempotentReplays: Counter
@@ -38,6 +39,7 @@ public struct OrderServiceMetrics: Sendable {
         self.outboxOldestPendingSeconds = registry.gauge("outbox_oldest_pending_seconds")
         self.outboxPublished = registry.counter("outbox_events_published_total")
         self.outboxPublishFailures = registry.counter("outbox_publish_failures_total")
+        self.outboxUnroutable = registry.counter("outbox_events_unroutable_total")
         self.outboxPurged = registry.counter("outbox_events_purged_total")
         self.idempotentCreated = registry.counter("idempotent_requests_total", [("result", "created")])
         self.idempotentReplays = registry.counter("idempotent_requests_total", [("result", "replayed")])

@@ -5,7 +5,8 @@ import ServiceRuntime
 import Synchronization
 
 /// Publishes the outbox: claims unpublished events in batches, publishes them with confirms, and marks published
-/// only what the broker confirmed. A broker outage delays events and never loses them.
+/// only what the broker confirmed, which means routed to a queue. A broker outage, or a topology that routes the
+/// events nowhere, delays events and never loses them.
 ///
 /// Woken by every new order (no polling delay under load); a slow poll is the safety net for events written by
 /// another instance or left by a crash. While the broker fails it backs off and keeps the events. On graceful
@@ -41,6 +42,18 @@ public final class OutboxRelay: Service, Sendable {
     public let signal: WakeSignal
     private let stopSignal = WakeSignal()
     private let stopping = Atomic<Bool>(false)
+    /// Declared again when events come back unroutable, which restores bindings someone removed.
+    private let topology: BrokerTopology?
+    private let routing = Mutex(RoutingState())
+
+    private struct RoutingState {
+        /// Why the last attempt left events unroutable; nil once a drain publishes everything.
+        var problem: String?
+        var lastRepair: ContinuousClock.Instant?
+    }
+
+    /// How often at most the relay declares the topology again while events come back unroutable.
+    static let topologyRepairInterval: Duration = .seconds(5)
 
     /// Creates a relay.
     public init(
@@ -49,8 +62,10 @@ public final class OutboxRelay: Service, Sendable {
         configuration: Configuration,
         metrics: OrderServiceMetrics,
         signal: WakeSignal,
+        topology: BrokerTopology? = nil,
         logger: Logger
     ) {
+        self.topology = topology
         self.store = store
         self.broker = broker
         self.configuration = configuration
@@ -102,23 +117,70 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
+    /// Throws ``OutboxRoutingError`` while published events come back unroutable (no queue bound for them): the
+    /// order service's `mq` health check reports it, so `/health` says `degraded` with the reason.
+    public func checkRouting() throws {
+        if let problem = self.routing.withLock({ $0.problem }) { throw OutboxRoutingError(description: problem) }
+    }
+
     /// Publishes batches until the outbox is empty; throws when a batch could not be fully published.
+    ///
+    /// Only confirmed events are marked published. A confirmed event reached a queue: the brokers fail one that no
+    /// binding matched (`.unroutable`), and it stays pending like any other failure, counted in
+    /// `outbox_events_unroutable_total`.
     func drain() async throws {
         while true {
+            var unroutable: (count: Int, reason: String)?
             let batch = try await self.store.relayPendingEvents(limit: self.configuration.batchSize) { events in
                 let outcomes = await self.broker.publish(events.map { $0.message(exchange: self.configuration.exchange) })
                 var confirmed: [Int64] = []
                 confirmed.reserveCapacity(events.count)
-                for (event, outcome) in zip(events, outcomes) where outcome == .confirmed {
-                    confirmed.append(event.sequence)
+                for (event, outcome) in zip(events, outcomes) {
+                    switch outcome {
+                    case .confirmed: confirmed.append(event.sequence)
+                    case .unroutable(let reason): unroutable = ((unroutable?.count ?? 0) + 1, reason)
+                    case .failed: break
+                    }
                 }
                 return confirmed
             }
             self.metrics.outboxPublished.increment(by: Int64(batch.published))
+            if let unroutable {
+                self.metrics.outboxUnroutable.increment(by: Int64(unroutable.count))
+                await self.unroutable(count: unroutable.count, reason: unroutable.reason)
+            }
             if batch.published < batch.claimed {
                 throw OutboxRelayError(unconfirmed: batch.claimed - batch.published)
             }
-            if batch.claimed < self.configuration.batchSize { return }
+            if batch.claimed < self.configuration.batchSize {
+                self.routing.withLock { $0.problem = nil }
+                return
+            }
+        }
+    }
+
+    /// Records why events were unroutable and, at most every ``topologyRepairInterval``, declares the topology
+    /// again: the order service declared both queues and their bindings at start, so a binding that is gone was
+    /// removed by hand, and putting it back is what lets the pending events flow.
+    private func unroutable(count: Int, reason: String) async {
+        let now = ContinuousClock.now
+        let repair = self.routing.withLock { state -> Bool in
+            state.problem = "\(count) event(s) came back unroutable and stay in the outbox: \(reason)"
+            guard self.topology != nil else { return false }
+            if let last = state.lastRepair, now - last < Self.topologyRepairInterval { return false }
+            state.lastRepair = now
+            return true
+        }
+        self.logger.error(
+            "published events reached no queue; they stay in the outbox until a queue is bound again",
+            metadata: ["events": "\(count)", "reason": "\(reason)", "repair": "\(repair ? "declaring the topology again" : "waiting")"])
+        guard repair, let topology = self.topology else { return }
+        do {
+            try await self.broker.declare(topology)
+        } catch is RabbitMQTopologyConflict {
+            // Logged at start; the existing queues' bindings were declared all the same.
+        } catch {
+            self.logger.warning("declaring the topology again failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -169,6 +231,11 @@ public final class OutboxRelay: Service, Sendable {
             self.logger.warning("purging expired idempotency keys failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Published events came back unroutable; the reason is the description.
+public struct OutboxRoutingError: Error, CustomStringConvertible {
+    public var description: String
 }
 
 /// Some events of a batch were not confirmed by the broker; they stay in the outbox.

@@ -187,8 +187,7 @@ enum BackendFactory {
             host: database.host, port: database.port, username: database.user, password: database.password,
             database: database.name
         )
-        // TIMESTAMP columns hold UTC; the session must not convert them to the server's zone.
-        configuration.connectionInitialization = ["SET time_zone = '+00:00'"]
+        configuration.connectionInitialization = MySQLSession.initialization
         configuration.pool.maximumConnections = settings.databasePoolSize
         configuration.queryTimeout = settings.databaseQueryTimeout
         // A request fails fast (a 503) when MySQL is unreachable or the pool stays busy, rather than hanging.

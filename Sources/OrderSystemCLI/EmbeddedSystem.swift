@@ -22,10 +22,14 @@ public enum EmbeddedSystem {
     /// Opens the backends and builds the services, in the order a service group must run them: the backends'
     /// closer first (so it runs last), then the order service (its relay flushes after its HTTP server stops),
     /// then the consumers.
-    /// - Parameter onServerRunning: called with each service's bound port (useful with port 0).
+    /// - Parameters:
+    ///   - onServerRunning: called with each service's bound port (useful with port 0).
+    ///   - onBrokerOpened: called with the broker once it is open, before any service declares its topology (tests
+    ///     publish into the embedded broker through it, as another producer would).
     public static func makeServices(
         configuration: SystemConfiguration,
-        onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void = { _, _ in }
+        onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void = { _, _ in },
+        onBrokerOpened: @Sendable (any MessageBroker) -> Void = { _ in }
     ) async throws -> [any Service] {
         try BackendFactory.validate(configuration.backends, singleService: false)
         try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
@@ -38,6 +42,7 @@ public enum EmbeddedSystem {
         // Closed in reverse order of opening, after every service has stopped.
         var closers: [@Sendable () async -> Void] = []
         let broker = try await BackendFactory.openBroker(configuration.backends, closers: &closers, logger: systemLogger)
+        onBrokerOpened(broker)
         let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: systemLogger)
         do {
             return try await Self.makeServices(

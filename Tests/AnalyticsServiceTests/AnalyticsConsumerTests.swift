@@ -200,4 +200,122 @@ final class AnalyticsConsumerTests: XCTestCase, @unchecked Sendable {
             XCTAssertEqual(retried, 0)
         }
     }
+
+    // MARK: Hostile input
+
+    /// Runs `body` against the analytics SQLite file through a second connection (WAL allows it), to change the
+    /// schema or the totals under the running store.
+    private func withSecondConnection(_ body: (SQLiteFileDatabase) async throws -> Void) async throws {
+        let database = try await SQLiteFileDatabase.open(
+            path: self.directory.file("analytics.sqlite"), logger: testLogger("second-connection"))
+        do {
+            try await body(database)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    private func metric(_ client: some TestClientProtocol, _ line: String) async throws -> Bool {
+        String(buffer: try await client.execute(uri: "/metrics", method: .get).body).contains(line)
+    }
+
+    func testHostileEventsAreDeadLetteredWithTheirReasonAndTheRestOfTheBatchIsCountedExactly() async throws {
+        let app = try await self.makeApp()
+        let corpus = try HostileEvent.load(tag: "analytics")
+        let good = try (0..<10).map { _ in try AnalyticsStoreContract.event(amount: "1.25", quantity: 2) }
+        // Interleaved, and all in the queue before the consumer starts: they arrive in the same batches.
+        var bodies: [[UInt8]] = []
+        for (index, entry) in corpus.enumerated() {
+            bodies.append(entry.body)
+            if index < good.count { bodies.append(good[index].encode()) }
+        }
+        try await self.publish(bodies)
+        let hostile = corpus.filter { !$0.isValid }
+        let valid = corpus.filter(\.isValid)
+        try await app.test(.router) { client in
+            let applied = try await eventually {
+                let counted = try await self.store.wrapped.recordedOrderCount()
+                let dead = try await self.broker.broker.messageCount(queue: "analytics.orders.dlq")
+                return counted == good.count + valid.count && dead == hostile.count
+            }
+            XCTAssertTrue(applied)
+            let health = try await client.execute(uri: "/health", method: .get)
+            XCTAssertEqual(health.status, .ok, "nothing hostile took the service down")
+        }
+        let totals = try await self.store.wrapped.totals()
+        let validRevenue = try valid.reduce(Money.zero) { $0 + (try Money(jsonNumber: $1.totalAmount ?? "")) }
+        XCTAssertEqual(totals.totalOrders, Int64(good.count + valid.count))
+        XCTAssertEqual(totals.totalRevenue, Money(cents: 125 * Int64(good.count)) + validRevenue)
+        XCTAssertEqual(totals.totalQuantity, Int64(2 * good.count + valid.reduce(0) { $0 + ($1.quantity ?? 0) }))
+        let dead = try await self.broker.broker.peek(queue: "analytics.orders.dlq", limit: 100)
+        for entry in hostile {
+            let reasons = dead.filter { $0.body == entry.body }.compactMap { $0.properties.headers[MessageHeaders.deathReason] }
+            XCTAssertEqual(reasons.count, 1, entry.name)
+            XCTAssertTrue(reasons.first?.contains(entry.reason ?? "") ?? false, "\(entry.name): \(reasons)")
+        }
+    }
+
+    func testAnEventTheStoreRefusesIsDeadLetteredAndTheRestOfItsBatchApplied() async throws {
+        // A rule of the database's that the contract does not know: the store refuses the row (SQLITE_CONSTRAINT).
+        try await self.withSecondConnection { database in
+            _ = try await database.write(
+                """
+                CREATE TRIGGER refuse_product BEFORE INSERT ON order_metrics WHEN NEW.product_id = 'refused'
+                BEGIN SELECT RAISE(ABORT, 'product refused by the test'); END
+                """)
+        }
+        let app = try await self.makeApp()
+        var events = try (0..<15).map { _ in try AnalyticsStoreContract.event(amount: "2.00") }
+        events[7].productID = "refused"
+        try await self.publish(events.map { $0.encode() })
+        try await app.test(.router) { client in
+            let settled = try await eventually {
+                let counted = try await self.store.wrapped.recordedOrderCount()
+                let dead = try await self.broker.broker.messageCount(queue: "analytics.orders.dlq")
+                return counted == 14 && dead == 1
+            }
+            XCTAssertTrue(settled)
+            let counted = try await eventually {
+                try await self.metric(client, #"store_errors_total{store="analytics",kind="data"}"#)
+            }
+            XCTAssertTrue(counted)
+            let noOutage = try await self.metric(client, #"store_errors_total{store="analytics",kind="outage"} 0"#)
+            XCTAssertTrue(noOutage, "a refused row is not an outage")
+        }
+        let totals = try await self.store.wrapped.totals()
+        XCTAssertEqual(totals.totalOrders, 14)
+        XCTAssertEqual(totals.totalRevenue, Money(cents: 2800))
+        let dead = try await self.broker.broker.peek(queue: "analytics.orders.dlq", limit: 10)
+        XCTAssertEqual(dead.map { try? OrderCreatedEvent.decode($0.body).orderID }, [events[7].orderID])
+        let reason = dead.first?.properties.headers[MessageHeaders.deathReason] ?? ""
+        XCTAssertTrue(reason.contains("refused the event") && reason.contains("product refused by the test"), reason)
+    }
+
+    func testATotalThatWouldOverflowDeadLettersTheEventInsteadOfTrapping() async throws {
+        // Totals a hair below what Int64 cents hold: the next large order would overflow them.
+        try await self.withSecondConnection { database in
+            _ = try await database.write(
+                "UPDATE analytics_totals SET total_orders = 1, total_revenue_cents = ?, total_quantity = 1 WHERE id = 1",
+                [.int64(Int64.max - 1_000)])
+        }
+        let app = try await self.makeApp()
+        let large = try AnalyticsStoreContract.event(amount: "99999999.99")
+        let small = try AnalyticsStoreContract.event(amount: "0.01")
+        try await self.publish([large.encode(), small.encode()])
+        try await withRunningServices([app]) {
+            let settled = try await eventually {
+                let orders = try await self.store.wrapped.totals().totalOrders
+                let dead = try await self.broker.broker.messageCount(queue: "analytics.orders.dlq")
+                return orders == 2 && dead == 1
+            }
+            XCTAssertTrue(settled)
+        }
+        let totals = try await self.store.wrapped.totals()
+        XCTAssertEqual(totals.totalRevenue, Money(cents: Int64.max - 999), "only the small order was added")
+        let dead = try await self.broker.broker.peek(queue: "analytics.orders.dlq", limit: 10)
+        XCTAssertEqual(dead.map { try? OrderCreatedEvent.decode($0.body).orderID }, [large.orderID])
+        XCTAssertTrue(dead.first?.properties.headers[MessageHeaders.deathReason]?.contains("overflow") ?? false)
+    }
 }

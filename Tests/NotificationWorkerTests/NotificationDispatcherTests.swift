@@ -18,11 +18,13 @@ final class ScriptedSender: NotificationSender {
     }
 
     private let behaviour: Behaviour
+    private let latency: Duration
     private let attempts = Mutex<[String: Int]>([:])
     private let delivered = Mutex<[String]>([])
 
-    init(_ behaviour: Behaviour) {
+    init(_ behaviour: Behaviour, latency: Duration = .zero) {
         self.behaviour = behaviour
+        self.latency = latency
     }
 
     var sent: [String] { self.delivered.withLock { $0 } }
@@ -37,6 +39,7 @@ final class ScriptedSender: NotificationSender {
             attempts[key, default: 0] += 1
             return attempts[key]!
         }
+        if self.latency > .zero { try await Task.sleep(for: self.latency) }
         switch self.behaviour {
         case .succeed:
             break
@@ -71,7 +74,8 @@ final class NotificationDispatcherTests: XCTestCase, @unchecked Sendable {
 
     private func makeWorker(
         sender: any NotificationSender,
-        maxAttempts: Int = 3
+        maxAttempts: Int = 3,
+        broker: (any MessageBroker)? = nil
     ) async throws -> (service: any Service, statistics: WorkerStatistics) {
         var configuration = NotificationWorkerConfiguration()
         configuration.port = 0
@@ -85,7 +89,7 @@ final class NotificationDispatcherTests: XCTestCase, @unchecked Sendable {
         let statistics = WorkerStatistics(registry: registry, queue: OrderTopology.notificationsQueue)
         let app = try await buildNotificationWorker(
             configuration: configuration,
-            backends: NotificationWorkerBackends(record: record, sender: sender, broker: self.broker.broker),
+            backends: NotificationWorkerBackends(record: record, sender: sender, broker: broker ?? self.broker.broker),
             metrics: registry,
             statistics: statistics,
             logger: testLogger("worker")
@@ -199,5 +203,86 @@ final class NotificationDispatcherTests: XCTestCase, @unchecked Sendable {
         }
         let dead = try await self.broker.broker.messageCount(queue: "notifications.orders.dlq")
         XCTAssertEqual(dead, 1)
+    }
+
+    func testARedeliveryBesideItsOriginalInOneBatchSendsOneEmailAndOneSMS() async throws {
+        // The provider takes a while: processed side by side, both copies would find nothing recorded and both send.
+        let sender = ScriptedSender(.succeed, latency: .milliseconds(30))
+        let (worker, statistics) = try await self.makeWorker(sender: sender)
+        let events = (0..<5).map { _ in self.event() }
+        // Published before the worker starts, so each original and its copy arrive in the same batch.
+        try await self.publish(events + events)
+        try await withRunningServices([worker]) {
+            let done = await eventually { statistics.eventsProcessed == 5 }
+            XCTAssertTrue(done)
+            let settled = try await eventually {
+                try await self.broker.broker.messageCount(queue: OrderTopology.notificationsQueue) == 0
+            }
+            XCTAssertTrue(settled)
+        }
+        XCTAssertEqual(sender.sent.count, 10, "one email and one SMS per order: \(sender.sent)")
+        XCTAssertEqual(Set(sender.sent).count, 10)
+        XCTAssertEqual(statistics.duplicatesSkipped, 10, "both channels of each copy counted as skipped")
+    }
+
+    func testHostileEventsAreDeadLetteredWithTheirReasonAndTheOthersSent() async throws {
+        let sender = ScriptedSender(.succeed)
+        let (worker, statistics) = try await self.makeWorker(sender: sender)
+        let corpus = try HostileEvent.load(tag: "worker")
+        let hostile = corpus.filter { !$0.isValid }
+        let valid = corpus.filter(\.isValid)
+        let outcomes = await self.broker.broker.publish(corpus.map {
+            OutgoingMessage(
+                exchange: OrderTopology.exchange, routingKey: OrderTopology.orderCreatedRoutingKey, body: $0.body,
+                properties: MessageProperties(contentType: "application/json"))
+        })
+        XCTAssertEqual(outcomes, Array(repeating: .confirmed, count: corpus.count))
+        try await withRunningServices([worker]) {
+            let done = await eventually { statistics.eventsProcessed == valid.count && statistics.deadLetters == hostile.count }
+            XCTAssertTrue(done, "processed \(statistics.eventsProcessed), dead-lettered \(statistics.deadLetters)")
+        }
+        XCTAssertEqual(sender.sent.count, 2 * valid.count)
+        let dead = try await self.broker.broker.peek(queue: "notifications.orders.dlq", limit: 100)
+        XCTAssertEqual(dead.count, hostile.count)
+        for entry in hostile {
+            let reasons = dead.filter { $0.body == entry.body }.compactMap { $0.properties.headers[MessageHeaders.deathReason] }
+            XCTAssertEqual(reasons.count, 1, entry.name)
+            XCTAssertTrue(reasons.first?.contains(entry.reason ?? "") ?? false, "\(entry.name): \(reasons)")
+        }
+    }
+
+    func testAFailedDeadLetterForwardIsRetriedWithoutLeakingThePrefetchSlot() async throws {
+        let sender = ScriptedSender(.succeed)
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        flaky.forwardFailures = 2
+        var configuration = NotificationWorkerConfiguration()
+        configuration.port = 0
+        configuration.prefetch = 1
+        let record = try await SQLiteNotificationRecord.open(
+            path: self.directory.file("notifications.sqlite"), durability: .normal, logger: testLogger("record"))
+        self.record = record
+        let registry = ServiceMetrics()
+        let statistics = WorkerStatistics(registry: registry, queue: OrderTopology.notificationsQueue)
+        let worker = try await buildNotificationWorker(
+            configuration: configuration,
+            backends: NotificationWorkerBackends(record: record, sender: sender, broker: flaky),
+            metrics: registry, statistics: statistics, logger: testLogger("worker"))
+        // A poison message first, then a valid event: with one prefetch slot, the event can only come once the poison
+        // message is settled.
+        _ = await self.broker.broker.publish([
+            OutgoingMessage(
+                exchange: OrderTopology.exchange, routingKey: OrderTopology.orderCreatedRoutingKey,
+                body: Array("{broken".utf8), properties: MessageProperties())
+        ])
+        try await self.publish([self.event()])
+        try await withRunningServices([worker]) {
+            let done = await eventually { statistics.eventsProcessed == 1 && statistics.deadLetters == 1 }
+            XCTAssertTrue(done, "processed \(statistics.eventsProcessed), dead-lettered \(statistics.deadLetters)")
+        }
+        XCTAssertEqual(flaky.forwardFailures, 0, "both refused forwards were tried again")
+        let dead = try await self.broker.broker.messageCount(queue: "notifications.orders.dlq")
+        XCTAssertEqual(dead, 1)
+        let metrics = String(decoding: registry.render(), as: UTF8.self)
+        XCTAssertTrue(metrics.contains("broker_errors_total 2"), metrics)
     }
 }

@@ -34,6 +34,8 @@ final class OrderServiceFixture: @unchecked Sendable {
     /// The order service on an ephemeral port over this store and broker, with an in-process cache; `configure`
     /// adjusts the configuration. The relay's shutdown flush is kept short for tests that break the store.
     func makeApp(
+        broker: (any MessageBroker)? = nil,
+        metrics: ServiceMetrics = ServiceMetrics(),
         _ configure: (inout OrderServiceConfiguration) -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         var configuration = OrderServiceConfiguration()
@@ -42,7 +44,8 @@ final class OrderServiceFixture: @unchecked Sendable {
         configure(&configuration)
         return try await buildOrderService(
             configuration: configuration,
-            backends: OrderServiceBackends(store: self.store, cache: MemoryCache(), broker: self.broker.broker),
+            backends: OrderServiceBackends(store: self.store, cache: MemoryCache(), broker: broker ?? self.broker.broker),
+            metrics: metrics,
             logger: testLogger("order-service")
         )
     }

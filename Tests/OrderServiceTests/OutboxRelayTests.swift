@@ -1,4 +1,7 @@
+import HTTPTypes
+import HummingbirdTesting
 import Logging
+import NIOCore
 import OrderEvents
 import OrderService
 import ServiceLifecycle
@@ -112,6 +115,51 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 5)
         XCTAssertEqual(Set(events.map(\.orderID)), Set(ids))
         XCTAssertEqual(events.count, 5)
+    }
+
+    func testUnroutableEventsStayPendingDegradeHealthWithTheReasonAndFlowOnceBoundAgain() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        let registry = ServiceMetrics()
+        let app = try await self.fixture.makeApp(broker: flaky, metrics: registry) {
+            $0.relay.pollInterval = .milliseconds(50)
+        }
+        let declaredAtStart = flaky.declareCalls
+        flaky.isUnroutable = true
+        try await app.test(.router) { client in
+            for index in 0..<3 {
+                let response = try await client.execute(
+                    uri: "/orders", method: .post,
+                    body: ByteBuffer(string: #"{"customer_id":"c\#(index)","product_id":"p","quantity":1,"total_amount":5}"#))
+                XCTAssertEqual(response.status, .created, "orders are still taken")
+            }
+            // Counted on every attempt (the relay keeps retrying them): at least once each.
+            let returned = await eventually {
+                String(decoding: registry.render(), as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix("outbox_events_unroutable_total ") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } ?? false
+            }
+            XCTAssertTrue(returned, String(decoding: registry.render(), as: UTF8.self))
+            let pending = try await self.store.outboxBacklog().pending
+            XCTAssertEqual(pending, 3, "nothing is marked published while it reaches no queue")
+            let health = try await client.execute(uri: "/health", method: .get)
+            XCTAssertEqual(health.status, .ok)
+            let body = try JSONReader.parse(Array(health.body.readableBytesView))
+            XCTAssertEqual(body["status"], .string("degraded"))
+            let mq = body["checks"]?["mq"]?.stringValue ?? ""
+            XCTAssertTrue(mq.contains("unroutable") && mq.contains("no queue bound (test)"), mq)
+            XCTAssertGreaterThan(flaky.declareCalls, declaredAtStart, "the relay declared the topology again")
+
+            flaky.isUnroutable = false
+            let drained = try await eventually { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained)
+            let healthy = try await eventually {
+                let response = try await client.execute(uri: "/health", method: .get)
+                return try JSONReader.parse(Array(response.body.readableBytesView))["status"] == .string("healthy")
+            }
+            XCTAssertTrue(healthy)
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 3)
+        XCTAssertEqual(events.count, 3)
     }
 
     func testShutdownFlushesPendingEvents() async throws {

@@ -24,19 +24,34 @@ final class EmbeddedBrokerTests: XCTestCase {
         }
     }
 
-    func testMessageMatchingNoBindingIsConfirmedAndDropped() async throws {
+    func testMessageMatchingNoBindingIsUnroutableAndNotStored() async throws {
         try await withFixture { fixture in
             // notifications binds `order.*`: one word only, so `order.created.v2` matches nothing.
+            let outcomes = await fixture.broker.publish([Self.message(1, routingKey: "order.created.v2"), Self.message(2)])
+
+            guard case .unroutable(let reason) = outcomes.first else {
+                return XCTFail("a message that reached no queue must not be confirmed: \(outcomes)")
+            }
+            XCTAssertTrue(reason.contains("order.created.v2"), reason)
+            XCTAssertEqual(outcomes.last, .confirmed, "the routable message of the same batch is confirmed")
+            let analytics = try await fixture.broker.messageCount(queue: Self.analytics)
+            let notifications = try await fixture.broker.messageCount(queue: Self.notifications)
+            XCTAssertEqual(analytics + notifications, 2, "only the routable message is stored")
+        }
+    }
+
+    func testNothingIsStoredForABatchOfUnroutableMessages() async throws {
+        try await withFixture { fixture in
             let outcomes = await fixture.broker.publish([Self.message(1, routingKey: "order.created.v2")])
 
-            XCTAssertEqual(outcomes, [.confirmed])
+            XCTAssertEqual(outcomes.map(\.failureReason?.isEmpty), [false])
             let analytics = try await fixture.broker.messageCount(queue: Self.analytics)
             let notifications = try await fixture.broker.messageCount(queue: Self.notifications)
             XCTAssertEqual(analytics + notifications, 0)
         }
     }
 
-    func testPublishReturnsOneOutcomePerMessageInOrderAndFailsOnlyTheUnknownExchange() async throws {
+    func testPublishReturnsOneOutcomePerMessageInOrderAndOnlyTheUnknownExchangeIsUnroutable() async throws {
         try await withFixture { fixture in
             var stray = Self.message(2)
             stray.exchange = "payments"
@@ -45,7 +60,7 @@ final class EmbeddedBrokerTests: XCTestCase {
 
             XCTAssertEqual(outcomes.count, 3)
             XCTAssertEqual(outcomes[0], .confirmed)
-            guard case .failed(let reason) = outcomes[1] else { return XCTFail("expected .failed, got \(outcomes[1])") }
+            guard case .unroutable(let reason) = outcomes[1] else { return XCTFail("expected .unroutable, got \(outcomes[1])") }
             XCTAssertTrue(reason.contains("payments"), reason)
             XCTAssertEqual(outcomes[2], .confirmed)
             let count = try await fixture.broker.messageCount(queue: Self.analytics)
@@ -88,7 +103,8 @@ final class EmbeddedBrokerTests: XCTestCase {
 
             let outcomes = await fixture.broker.publish([toRetry, toDead, toMain, nowhere])
 
-            XCTAssertEqual(outcomes, [.confirmed, .confirmed, .confirmed, .confirmed])
+            XCTAssertEqual(Array(outcomes.prefix(3)), [.confirmed, .confirmed, .confirmed])
+            guard case .unroutable = outcomes.last else { return XCTFail("no queue has key order.created on the dlx") }
             let ready = try await fixture.broker.messageCount(queue: Self.analytics)
             let delayed = try await fixture.broker.messageCount(queue: "\(Self.analytics).retry.1")
             let dead = try await fixture.broker.messageCount(queue: "\(Self.analytics).dlq")

@@ -27,7 +27,7 @@ final class RabbitMQBrokerTests: XCTestCase {
         }
     }
 
-    func testPublishReturnsOneOutcomePerMessageInOrderAndFailsOnlyTheUnknownExchange() async throws {
+    func testPublishReturnsOneOutcomePerMessageInOrderAndOnlyTheUnknownExchangeIsUnroutable() async throws {
         try await withFixture { fixture in
             var stray = fixture.message(2)
             stray.exchange = "payments-\(fixture.suffix)"
@@ -36,7 +36,7 @@ final class RabbitMQBrokerTests: XCTestCase {
 
             XCTAssertEqual(outcomes.count, 3)
             XCTAssertEqual(outcomes[0], .confirmed)
-            guard case .failed(let reason) = outcomes[1] else { return XCTFail("expected .failed, got \(outcomes[1])") }
+            guard case .unroutable(let reason) = outcomes[1] else { return XCTFail("expected .unroutable, got \(outcomes[1])") }
             XCTAssertTrue(reason.contains(stray.exchange), reason)
             XCTAssertEqual(outcomes[2], .confirmed)
             let counts = try await fixture.waitForCounts([fixture.analytics], equal: [2])
@@ -286,12 +286,12 @@ final class RabbitMQBrokerTests: XCTestCase {
 
             try await fixture.broker.checkHealth()
             XCTAssertTrue(fixture.client.isConnected)
-            // Everything else was declared: notifications still gets its copy, the old queue too (via its old
-            // binding? It had none: the conflicting queue is left untouched).
+            // Everything else was declared, and the conflicting queue keeps its arguments but gets the bindings:
+            // both queues get their copy.
             let outcomes = await fixture.broker.publish([fixture.message(1)])
             XCTAssertEqual(outcomes, [.confirmed])
-            let counts = try await fixture.waitForCounts([fixture.notifications, fixture.analytics], equal: [1, 0])
-            XCTAssertEqual(counts, [1, 0])
+            let counts = try await fixture.waitForCounts([fixture.notifications, fixture.analytics], equal: [1, 1])
+            XCTAssertEqual(counts, [1, 1])
             let errors = logs.messages.filter { $0.level == .error }.map(\.message)
             XCTAssertTrue(
                 errors.contains {
@@ -308,6 +308,189 @@ final class RabbitMQBrokerTests: XCTestCase {
                 afterReconnect = await fixture.broker.publish([fixture.message(2)])
             }
             XCTAssertEqual(afterReconnect, [.confirmed])
+        }
+    }
+
+    // MARK: Confirmed means routed
+
+    func testAMessageNoBindingMatchesIsUnroutableNotConfirmedAndIsConfirmedOnceBoundAgain() async throws {
+        try await withFixture { fixture in
+            // Someone removes both queues' bindings of the routing key.
+            try await fixture.client.withChannel { channel in
+                try await channel.queueUnbind(
+                    queue: fixture.analytics, exchange: fixture.topology.exchange, routingKey: "order.created")
+                try await channel.queueUnbind(
+                    queue: fixture.notifications, exchange: fixture.topology.exchange, routingKey: "order.*")
+            }
+
+            let outcomes = await fixture.broker.publish([fixture.message(1), fixture.message(2, routingKey: "other.key")])
+
+            guard case .unroutable(let reason) = outcomes.first else {
+                return XCTFail("a message that reached no queue must not be confirmed: \(outcomes)")
+            }
+            XCTAssertTrue(reason.contains("312"), "RabbitMQ's NO_ROUTE reply: \(reason)")
+            guard case .unroutable = outcomes.last else { return XCTFail("\(outcomes)") }
+            let counts = try await fixture.waitForCounts([fixture.analytics, fixture.notifications], equal: [0, 0])
+            XCTAssertEqual(counts, [0, 0])
+
+            // Declaring the topology again binds them: the same message is now confirmed, and routed.
+            try await fixture.broker.declare(fixture.topology)
+            let again = await fixture.broker.publish([fixture.message(1)])
+            XCTAssertEqual(again, [.confirmed])
+            let routed = try await fixture.waitForCounts([fixture.analytics, fixture.notifications], equal: [1, 1])
+            XCTAssertEqual(routed, [1, 1])
+        }
+    }
+
+    func testAnExchangeDeletedUnderThePublisherIsUnroutableAndPublishingRecoversOnceDeclaredAgain() async throws {
+        try await withFixture { fixture in
+            let before = await fixture.broker.publish([fixture.message(1)])
+            XCTAssertEqual(before, [.confirmed])
+            // Deleted behind the broker's back: it still believes the exchange exists.
+            try await fixture.client.withChannel { channel in
+                try await channel.exchangeDelete(name: fixture.topology.exchange)
+            }
+
+            // RabbitMQ answers 404 and closes the publishing channel: unroutable, never confirmed.
+            let first = await fixture.broker.publish([fixture.message(2)])
+            guard case .unroutable = first.first else { return XCTFail("\(first)") }
+            // The next one is checked first (the exchange was forgotten), on a new publishing channel.
+            let second = await fixture.broker.publish([fixture.message(3)])
+            guard case .unroutable(let reason) = second.first else { return XCTFail("\(second)") }
+            XCTAssertTrue(reason.contains("does not exist"), reason)
+            XCTAssertTrue(fixture.client.isConnected, "a channel error does not cost the connection")
+
+            try await fixture.broker.declare(fixture.topology)
+            let healed = await fixture.broker.publish([fixture.message(4)])
+            XCTAssertEqual(healed, [.confirmed], "the publishing channel was reopened")
+            let counts = try await fixture.waitForCounts([fixture.analytics], equal: [2])
+            XCTAssertEqual(counts, [2], "messages 1 and 4")
+        }
+    }
+
+    func testADeadLetterWhoseQueueIsGoneFailsAndTheDeliveryStaysOursToSettle() async throws {
+        try await withFixture { fixture in
+            _ = await fixture.broker.publish([fixture.message(1)])
+            let consumer = try await fixture.broker.consume(queue: fixture.analytics, prefetch: 1)
+            let delivery = try await Self.receive(from: consumer, count: 1)[0]
+            // Deleted behind the service's back (not through the client, which would forget its declaration).
+            _ = try await fixture.client.withChannel { channel in
+                try await channel.queueDelete(name: "\(fixture.analytics).dlq")
+            }
+
+            do {
+                try await consumer.deadLetter(delivery, reason: "test")
+                XCTFail("the copy reached no queue: the dead-letter must fail")
+            } catch {
+                XCTAssertTrue("\(error)".contains("unroutable"), "\(error)")
+            }
+
+            // The original was not acked into nowhere: it is still unsettled, and once the queue is back the
+            // dead-letter works.
+            try await fixture.broker.declare(fixture.topology)
+            try await consumer.deadLetter(delivery, reason: "test")
+            let counts = try await fixture.waitForCounts(["\(fixture.analytics).dlq", fixture.analytics], equal: [1, 0])
+            XCTAssertEqual(counts, [1, 0])
+            await consumer.close()
+        }
+    }
+
+    func testAConsumerWhoseQueueIsDeletedDeclaresItAgainAndResumes() async throws {
+        try await withFixture { fixture in
+            let received = Mutex<[Int]>([])
+            let service = QueueConsumerService(
+                broker: fixture.broker, queue: fixture.analytics, prefetch: 10,
+                handler: AckingHandler { deliveries in received.withLock { $0 += deliveries.map(Self.number) } },
+                topology: fixture.topology, logger: Self.logger)
+            let running = BackgroundService(service)
+            _ = await fixture.broker.publish([fixture.message(1)])
+            let first = await eventually { received.withLock { $0 } == [1] }
+            XCTAssertTrue(first, "\(received.withLock { $0 })")
+
+            // RabbitMQ cancels the consumer (basic.cancel) when its queue is deleted.
+            _ = try await fixture.client.withChannel { channel in try await channel.queueDelete(name: fixture.analytics) }
+
+            // The service declares the queue again (with its bindings) and consumes it: a new event arrives.
+            let redeclared = await eventually(timeout: .seconds(10)) {
+                (try? await fixture.broker.messageCount(queue: fixture.analytics)) != nil
+            }
+            XCTAssertTrue(redeclared, "the deleted queue was declared again")
+            var outcomes: [PublishOutcome] = []
+            let resumed = await eventually(timeout: .seconds(10)) {
+                outcomes = await fixture.broker.publish([fixture.message(2)])
+                return outcomes == [.confirmed] && received.withLock { $0.contains(2) }
+            }
+            await running.stop()
+            XCTAssertTrue(resumed, "consumption resumed: \(received.withLock { $0 }), \(outcomes)")
+        }
+    }
+
+    func testInTheConflictModeARetriedMessageComesBackToItsQueue() async throws {
+        try await withFixture(declare: false) { fixture in
+            // The original system's queue: durable, no arguments, already bound as the original bound it.
+            try await fixture.client.withChannel { channel in
+                _ = try await channel.queueDeclare(name: fixture.analytics, durable: true)
+            }
+            do {
+                try await fixture.broker.declare(fixture.topology)
+                XCTFail("expected a RabbitMQTopologyConflict")
+            } catch is RabbitMQTopologyConflict {}
+            _ = await fixture.broker.publish([fixture.message(1)])
+            let consumer = try await fixture.broker.consume(queue: fixture.analytics, prefetch: 10)
+            XCTAssertTrue(consumer.retriesAvailable, "only the main queue conflicts: its retry queues are ours")
+            let first = try await Self.receive(from: consumer, count: 1)[0]
+
+            try await consumer.retry(first, level: 1)
+
+            // Through analytics.retry.1 and back via the dead-letter exchange, which the conflicting queue is bound to.
+            let back = try await Self.receive(from: consumer, count: 1)[0]
+            XCTAssertEqual(Self.number(back), 1)
+            XCTAssertEqual(back.retryCount, 1)
+            try await consumer.ack([back])
+            await consumer.close()
+        }
+    }
+
+    func testRetriesAreOffWhenARetryQueueConflicts() async throws {
+        let logs = CapturedLogs()
+        try await withFixture(declare: false, logs: logs) { fixture in
+            // A retry queue declared by someone else, with another delay.
+            try await fixture.client.withChannel { channel in
+                _ = try await channel.queueDeclare(
+                    name: "\(fixture.analytics).retry.1", durable: true, arguments: ["x-message-ttl": .int64(5)])
+            }
+            do {
+                try await fixture.broker.declare(fixture.topology)
+                XCTFail("expected a RabbitMQTopologyConflict")
+            } catch let conflict as RabbitMQTopologyConflict {
+                XCTAssertEqual(conflict.queues, ["\(fixture.analytics).retry.1"])
+            }
+            let analytics = try await fixture.broker.consume(queue: fixture.analytics, prefetch: 1)
+            let notifications = try await fixture.broker.consume(queue: fixture.notifications, prefetch: 1)
+            XCTAssertFalse(analytics.retriesAvailable)
+            XCTAssertTrue(notifications.retriesAvailable)
+            let errors = logs.messages.filter { $0.level == .error }.map(\.message)
+            XCTAssertTrue(errors.contains { $0.contains("retries are off for queue \(fixture.analytics)") }, "\(errors)")
+            await analytics.close()
+            await notifications.close()
+        }
+    }
+
+    func testAHostileRetryCountHeaderCannotOverflow() async throws {
+        try await withFixture { fixture in
+            var message = fixture.message(1)
+            message.properties.headers[MessageHeaders.retryCount] = String(Int64.max)
+            _ = await fixture.broker.publish([message])
+            let consumer = try await fixture.broker.consume(queue: fixture.analytics, prefetch: 10)
+            let first = try await Self.receive(from: consumer, count: 1)[0]
+            XCTAssertEqual(first.retryCount, MessageHeaders.maximumRetryCount)
+
+            try await consumer.retry(first, level: 1)
+
+            let back = try await Self.receive(from: consumer, count: 1)[0]
+            XCTAssertEqual(back.retryCount, MessageHeaders.maximumRetryCount)
+            try await consumer.ack([back])
+            await consumer.close()
         }
     }
 
@@ -473,5 +656,15 @@ final class RabbitMQBrokerTests: XCTestCase {
             _ = try await expression()
             XCTFail("expected an error: \(message)", file: file, line: line)
         } catch {}
+    }
+}
+
+/// Acks every batch after passing it to `received`.
+private struct AckingHandler: DeliveryBatchHandler {
+    let received: @Sendable ([Delivery]) -> Void
+
+    func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async {
+        self.received(deliveries)
+        try? await consumer.ack(deliveries)
     }
 }

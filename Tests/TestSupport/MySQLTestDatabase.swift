@@ -24,7 +24,7 @@ public enum MySQLTestDatabase: Sendable {
             host: server.host, port: server.port, username: self.credentials.user,
             password: self.credentials.password, database: self.credentials.database
         )
-        configuration.connectionInitialization = ["SET time_zone = '+00:00'"]
+        configuration.connectionInitialization = MySQLSession.initialization
         return configuration
     }
 

@@ -38,8 +38,8 @@ import Synchronization
 ///
 /// Topology: `declare` is additive, as in RabbitMQ. The main exchange is a topic exchange routing by
 /// ``TopicPattern``; the dead-letter exchange is a direct exchange whose routing keys are the queue names (`q`,
-/// `q.retry.n`, `q.dlq`). A message that matches no binding is dropped and still confirmed (RabbitMQ without
-/// `mandatory`); one published to an undeclared exchange fails. Declaring a queue again replaces its retry delays
+/// `q.retry.n`, `q.dlq`). A message that matches no binding, or is published to an undeclared exchange, is
+/// `.unroutable` and not stored (RabbitMQ's `mandatory` return, and its 404). Declaring a queue again replaces its retry delays
 /// and adds its binding keys; no binding is ever removed.
 ///
 /// Counting: ``messageCount(queue:)`` of a main queue is its ready messages in memory (neither unacknowledged
@@ -99,8 +99,8 @@ public final class EmbeddedBroker: MessageBroker {
     }
 
     /// Routes each message and stores every routed copy in one transaction; confirms them after the commit.
-    /// A message matching no binding is confirmed and dropped; one for an undeclared exchange, or every routed
-    /// one of a batch whose transaction failed, is `.failed`.
+    /// A message matching no binding or for an undeclared exchange is `.unroutable` (not stored); every routed one
+    /// of a batch whose transaction failed is `.failed`.
     public func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome] {
         let now = Self.wallClockMilliseconds()
         let plans = self.state.withLock { state in messages.map { state.routes(for: $0) } }
@@ -108,8 +108,16 @@ public final class EmbeddedBroker: MessageBroker {
         var copies: [(index: Int, message: StoredMessage)] = []
         for (index, (message, plan)) in zip(messages, plans).enumerated() {
             switch plan {
+            case .failure(let error) where error.code == .unknownExchange:
+                // Nothing can route it: to the relay, the same as a missing binding (it declares the topology again).
+                outcomes.append(.unroutable(reason: error.message))
             case .failure(let error):
                 outcomes.append(.failed(reason: error.message))
+            case .success(let routes) where routes.isEmpty:
+                // RabbitMQ returns such a `mandatory` message; the adapters agree that confirmed means routed.
+                outcomes.append(
+                    .unroutable(
+                        reason: "no queue is bound to exchange '\(message.exchange)' for routing key '\(message.routingKey)'"))
             case .success(let routes):
                 outcomes.append(.confirmed)
                 for route in routes {

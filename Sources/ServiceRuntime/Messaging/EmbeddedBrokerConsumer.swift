@@ -59,6 +59,10 @@ final class EmbeddedBrokerConsumer: MessageConsumer {
         }
     }
 
+    var retriesAvailable: Bool {
+        self.broker.state.withLock { $0.retryDelay(queue: self.queue, level: 1) != nil }
+    }
+
     func retry(_ delivery: Delivery, level: Int) async throws {
         let now = EmbeddedBroker.wallClockMilliseconds()
         let (taken, retry, wakeups) = try self.broker.state.withLock { state throws(EmbeddedBrokerError) in
@@ -72,8 +76,8 @@ final class EmbeddedBrokerConsumer: MessageConsumer {
         wakeups.resume()
         var message = taken[0].message
         // The count comes from the stored message, not from the caller's copy of the delivery.
-        let count = message.properties.headers[MessageHeaders.retryCount].flatMap { Int($0) } ?? 0
-        message.properties.headers[MessageHeaders.retryCount] = String(count + 1)
+        let count = MessageHeaders.retryCount(message.properties.headers[MessageHeaders.retryCount])
+        message.properties.headers[MessageHeaders.retryCount] = String(min(count + 1, MessageHeaders.maximumRetryCount))
         message.queue = "\(message.home).retry.\(retry.level)"
         message.availableAt = now + EmbeddedBroker.milliseconds(retry.delay)
         message.redelivered = false

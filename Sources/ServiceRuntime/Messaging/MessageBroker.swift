@@ -10,7 +10,8 @@ public protocol MessageBroker: Sendable {
     func declare(_ topology: BrokerTopology) async throws
 
     /// Publishes `messages` in order and returns one outcome per message, in the same order.
-    /// A message is `.confirmed` only once the broker has taken responsibility for it (persisted).
+    /// A message is `.confirmed` only once the broker has routed it to at least one queue and taken responsibility
+    /// for it (persisted); one that matched no binding is `.unroutable`, never silently dropped.
     func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome]
 
     /// Starts consuming `queue` with at most `prefetch` unacknowledged deliveries at a time.
@@ -34,6 +35,10 @@ public protocol MessageConsumer: Sendable {
 
     /// Acknowledges deliveries: their effect is durable, the broker forgets them.
     func ack(_ deliveries: [Delivery]) async throws
+
+    /// Whether ``retry(_:level:)`` can work on this queue: false when the queue has no retry levels (declared
+    /// without delays, or its retry queues conflict with existing ones). A handler then dead-letters instead.
+    var retriesAvailable: Bool { get }
 
     /// Sends a delivery to retry level `level` (1-based, clamped to the queue's levels), whose delay elapses
     /// before it is delivered again with ``Delivery/retryCount`` one higher; the original is acknowledged.
@@ -111,6 +116,17 @@ public enum PublishOutcome: Sendable, Equatable {
     case confirmed
     /// The broker refused or could not take it; publishing it again is safe for idempotent consumers.
     case failed(reason: String)
+    /// The broker took it but no binding matched, so it reached no queue (RabbitMQ's `basic.return` of a
+    /// `mandatory` message): it was not delivered anywhere and must be published again once a queue is bound.
+    case unroutable(reason: String)
+
+    /// The failure's reason; nil when confirmed.
+    public var failureReason: String? {
+        switch self {
+        case .confirmed: nil
+        case .failed(let reason), .unroutable(let reason): reason
+        }
+    }
 }
 
 /// A message handed to a consumer.
@@ -147,7 +163,7 @@ public struct Delivery: Sendable {
 
     /// How many times the message was already sent back for a retry: 0 on its first delivery.
     public var retryCount: Int {
-        self.properties.headers[MessageHeaders.retryCount].flatMap { Int($0) } ?? 0
+        MessageHeaders.retryCount(self.properties.headers[MessageHeaders.retryCount])
     }
 }
 
@@ -157,4 +173,20 @@ public enum MessageHeaders {
     public static let retryCount = "x-retry-count"
     /// Why a message was dead-lettered.
     public static let deathReason = "x-death-reason"
+
+    /// The largest retry count a header is read as: anyone who can publish may write any text there, and a count
+    /// is incremented, so it is bounded far from overflow (no queue has that many retry levels anyway).
+    public static let maximumRetryCount = 1_000_000
+
+    /// The retry count a header's text says: 0 when absent or not a non-negative integer, at most
+    /// ``maximumRetryCount``.
+    public static func retryCount(_ text: String?) -> Int {
+        guard let text else { return 0 }
+        guard let value = Int(text) else {
+            // All digits but longer than Int: as large as it gets.
+            return !text.isEmpty && text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+                ? Self.maximumRetryCount : 0
+        }
+        return min(max(value, 0), Self.maximumRetryCount)
+    }
 }

@@ -69,6 +69,7 @@ public final class QueueConsumerService: Service, Sendable {
     private let handler: any DeliveryBatchHandler
     let logger: Logger
     private let brokerErrors: Counter?
+    private let topology: BrokerTopology?
     fileprivate let stopping = Atomic<Bool>(false)
     fileprivate let stopSignal = WakeSignal()
     fileprivate let paused = Atomic<Bool>(false)
@@ -76,6 +77,8 @@ public final class QueueConsumerService: Service, Sendable {
 
     /// Creates the service. At most `prefetch` deliveries are unsettled at once; batches hold at most `batchLimit`
     /// (default: `prefetch`). A batch limit below the prefetch lets the next batch arrive while one is handled.
+    /// When the subscription breaks (e.g. the broker cancelled it because someone deleted the queue), `topology` is
+    /// declared again before subscribing anew, so a deleted queue comes back with its bindings and consumption resumes.
     public init(
         broker: any MessageBroker,
         queue: String,
@@ -83,8 +86,10 @@ public final class QueueConsumerService: Service, Sendable {
         batchLimit: Int? = nil,
         handler: any DeliveryBatchHandler,
         brokerErrors: Counter? = nil,
+        topology: BrokerTopology? = nil,
         logger: Logger
     ) {
+        self.topology = topology
         self.broker = broker
         self.queue = queue
         self.prefetch = max(prefetch, 1)
@@ -117,7 +122,10 @@ public final class QueueConsumerService: Service, Sendable {
     private func consumeUntilStopped() async {
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
         let control = ConsumerControl(service: self)
+        var lost = false
         while !self.stopping.load(ordering: .relaxed) && !Task.isCancelled {
+            if lost { await self.redeclareTopology() }
+            lost = true
             let consumer: any MessageConsumer
             do {
                 consumer = try await self.broker.consume(queue: self.queue, prefetch: self.prefetch)
@@ -148,5 +156,20 @@ public final class QueueConsumerService: Service, Sendable {
             await consumer.close()
         }
         self.logger.info("stopped consuming", metadata: ["queue": "\(self.queue)"])
+    }
+
+    /// Declares the topology again after the subscription broke: a queue deleted under a running consumer is
+    /// recreated (empty: what it held went with it) and bound, so events reach it again. A declaration that fails is
+    /// logged; subscribing then fails and is retried with backoff.
+    private func redeclareTopology() async {
+        guard let topology = self.topology else { return }
+        do {
+            try await self.broker.declare(topology)
+        } catch is RabbitMQTopologyConflict {
+            // Logged when first declared; the existing queues are still consumed.
+        } catch {
+            self.logger.warning(
+                "declaring the topology again failed", metadata: ["queue": "\(self.queue)", "error": "\(error)"])
+        }
     }
 }

@@ -192,6 +192,11 @@ public final class RabbitMQConsumer: MessageConsumer {
         }
     }
 
+    /// True when the declared topology gives this queue retry levels (false when its retry queues conflict).
+    public var retriesAvailable: Bool {
+        (self.broker.registry.withLock { $0.queues[self.queue]?.retryLevels } ?? 0) > 0
+    }
+
     /// Publishes a copy to the dead-letter exchange with key `q.retry.<level>` (level clamped to the queue's retry
     /// levels, from the declared topology) and `x-retry-count` one higher, confirmed; then acks the original.
     /// Throws when the queue has no retry levels or the copy was not confirmed (the original then stays unsettled).
@@ -203,8 +208,10 @@ public final class RabbitMQConsumer: MessageConsumer {
         let clamped = min(max(level, 1), info.retryLevels)
         var properties = entry.delivery.properties
         var headers = properties.headers ?? [:]
-        let count = (headers[MessageHeaders.retryCount]?.int64Value
-            ?? headers[MessageHeaders.retryCount]?.stringValue.flatMap { Int64($0) } ?? 0) + 1
+        // Whoever published the message chose this header: read it bounded, so one higher cannot overflow.
+        let header = headers[MessageHeaders.retryCount]
+        let current = header?.int64Value.map { String($0) } ?? header?.stringValue
+        let count = min(MessageHeaders.retryCount(current) + 1, MessageHeaders.maximumRetryCount)
         headers[MessageHeaders.retryCount] = .string(String(count))
         properties.headers = headers
         properties.deliveryMode = .persistent
@@ -312,8 +319,11 @@ public final class RabbitMQConsumer: MessageConsumer {
                 metadata: ["queue": "\(self.queue)"])
             return
         }
+        // Mandatory: a copy that reaches no queue (its retry or dead-letter queue deleted or unbound) fails, and the
+        // original stays with us instead of being acked into nowhere.
         let message = AMQPOutboundMessage(
-            body: entry.delivery.body, exchange: exchange, routingKey: routingKey, properties: properties)
+            body: entry.delivery.body, exchange: exchange, routingKey: routingKey, mandatory: true,
+            properties: properties)
         let result = await self.broker.client.publishBatch([message])
         if case .failure(let error) = result.first ?? .failure(AMQPError(code: .protocolError, message: "no result")) {
             throw error

@@ -11,11 +11,13 @@
 //   406 PRECONDITION_FAILED: it is checked on a throwaway channel before it is recorded (so a conflicting declaration
 //   never reaches the recorded topology, which would make every reconnection fail), logged with what to do, and
 //   reported as ``RabbitMQTopologyConflict``.
-// - Publishing: one `publishBatch` on the client's confirm-mode channel, every message in flight at once; properties
+// - Publishing: one `publishBatch` on the client's confirm-mode channel, every message in flight at once and
+//   `mandatory`, so a message no binding matches comes back (`basic.return`) and fails as unroutable instead of
+//   being confirmed and dropped: confirmed means routed. Properties
 //   map 1:1 (`content_type`, `message_id`, `type`, `timestamp`, delivery mode 2 when persistent, headers as long
 //   strings). Publishing to an exchange that does not exist would make RabbitMQ close the client's shared publishing
 //   channel (404), so an exchange this broker has not declared or seen is first checked with a passive declare on a
-//   throwaway channel; messages for a missing exchange fail without being sent.
+//   throwaway channel; messages for a missing exchange are unroutable without being sent.
 // - Consuming: `AMQPClient.consume` (one channel per consumer, `basic.qos` = prefetch, resumed after reconnects). A
 //   pump task moves deliveries into the consumer's buffer; `next` hands them out with the consumer's own tags
 //   (a counter, unique across reconnects), remembering the AMQP delivery (with its channel) behind each tag. A
@@ -103,7 +105,18 @@ public final class RabbitMQBroker: MessageBroker {
                 try await self.client.bindQueue(queue: queue.name, exchange: dlx, routingKey: queue.name)
             } else {
                 conflicts.append(queue.name)
+                // The existing queue (the original's) still gets the bindings: events keep reaching it, and a retry
+                // comes back to it through the dead-letter exchange instead of being dropped at an unbound key.
+                // Bound on a throwaway channel, not recorded: a recorded binding to a queue that `migrate-queues`
+                // deletes and recreates would make every reconnection fail meanwhile; the binding itself is durable.
+                try await self.client.withChannel { channel in
+                    for key in queue.bindingKeys {
+                        try await channel.queueBind(queue: queue.name, exchange: topology.exchange, routingKey: key)
+                    }
+                    try await channel.queueBind(queue: queue.name, exchange: dlx, routingKey: queue.name)
+                }
             }
+            var retryConflicts: [String] = []
             for (index, delay) in queue.retryDelays.enumerated() {
                 let name = queue.retryQueueName(level: index + 1)
                 let arguments: AMQPFieldTable = [
@@ -114,8 +127,17 @@ public final class RabbitMQBroker: MessageBroker {
                 if try await self.declareQueue(name, arguments: arguments, isMain: false) {
                     try await self.client.bindQueue(queue: name, exchange: dlx, routingKey: name)
                 } else {
-                    conflicts.append(name)
+                    retryConflicts.append(name)
                 }
+            }
+            if !retryConflicts.isEmpty {
+                // A retry queue declared by someone else may hold a message for another delay or dead-letter it
+                // elsewhere; sending retries there could lose them. Failed messages go to the dead-letter queue.
+                self.registry.withLock { $0.queues[queue.name]?.retryLevels = 0 }
+                self.logger.error(
+                    "retries are off for queue \(queue.name): its retry queues exist with other arguments; failed messages are dead-lettered at once until `ordersystem migrate-queues` has run",
+                    metadata: ["queue": "\(queue.name)", "conflicting": "\(retryConflicts.joined(separator: ","))"])
+                conflicts += retryConflicts
             }
             if try await self.declareQueue(queue.deadLetterQueueName, arguments: [:], isMain: false) {
                 try await self.client.bindQueue(
@@ -127,12 +149,13 @@ public final class RabbitMQBroker: MessageBroker {
         if !conflicts.isEmpty { throw RabbitMQTopologyConflict(queues: conflicts) }
     }
 
-    /// Publishes the batch with every message in flight at once on the client's confirm-mode channel; one outcome
-    /// per message, in order: `.confirmed` when the broker acked it, `.failed` when it nacked it, the connection
-    /// dropped first, the client is disconnected, or the exchange does not exist. Never throws.
+    /// Publishes the batch with every message in flight at once on the client's confirm-mode channel, each
+    /// `mandatory`; one outcome per message, in order: `.confirmed` when the broker routed it to a queue and acked it,
+    /// `.unroutable` when it returned it (no binding matched) or the exchange does not exist, `.failed` when it
+    /// nacked it, the connection dropped first, or the client is disconnected. Never throws.
     public func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome] {
         guard !messages.isEmpty else { return [] }
-        var missing: [String: String] = [:]  // exchange → reason
+        var missing: [String: PublishOutcome] = [:]  // exchange → why its messages cannot go
         let unknown = self.registry.withLock { registry in
             Set(messages.map(\.exchange)).subtracting(registry.knownExchanges)
         }
@@ -143,30 +166,38 @@ public final class RabbitMQBroker: MessageBroker {
                 }
                 _ = self.registry.withLock { $0.knownExchanges.insert(exchange) }
             } catch let error as AMQPError where error.replyCode == 404 {
-                missing[exchange] = "exchange \(exchange) does not exist"
+                missing[exchange] = .unroutable(reason: "exchange \(exchange) does not exist")
             } catch {
-                missing[exchange] = "cannot check exchange \(exchange): \(error)"
+                missing[exchange] = .failed(reason: "cannot check exchange \(exchange): \(error)")
             }
         }
         var outcomes = [PublishOutcome?](repeating: nil, count: messages.count)
         var toSend: [(index: Int, message: AMQPOutboundMessage)] = []
         for (index, message) in messages.enumerated() {
-            if let reason = missing[message.exchange] {
-                outcomes[index] = .failed(reason: reason)
+            if let outcome = missing[message.exchange] {
+                outcomes[index] = outcome
             } else {
                 toSend.append((
                     index,
                     AMQPOutboundMessage(
                         body: ByteBuffer(bytes: message.body), exchange: message.exchange,
-                        routingKey: message.routingKey, properties: Self.amqpProperties(message.properties))
+                        routingKey: message.routingKey, mandatory: true,
+                        properties: Self.amqpProperties(message.properties))
                 ))
             }
         }
         if !toSend.isEmpty {
             let results = await self.client.publishBatch(toSend.map(\.message))
-            for ((index, _), result) in zip(toSend, results) {
+            for ((index, sent), result) in zip(toSend, results) {
                 switch result {
                 case .success: outcomes[index] = .confirmed
+                case .failure(let error) where error.code == .unroutable:
+                    outcomes[index] = .unroutable(reason: "\(error)")
+                case .failure(let error) where error.code == .brokerClosedChannel && error.replyCode == 404:
+                    // The exchange was deleted after it was checked: RabbitMQ closed the publishing channel (the
+                    // client opens a new one). Forgotten, so the next publish checks it passively first.
+                    _ = self.registry.withLock { $0.knownExchanges.remove(sent.exchange) }
+                    outcomes[index] = .unroutable(reason: "\(error)")
                 case .failure(let error): outcomes[index] = .failed(reason: "\(error)")
                 }
             }

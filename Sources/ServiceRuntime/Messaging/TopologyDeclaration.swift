@@ -36,12 +36,16 @@ public final class TopologyDeclaration: Sendable {
         if let conflict = self.conflictFound { throw conflict }
     }
 
-    /// The `mq` health check of a service on `broker`: the broker answers and this topology was declared without a
-    /// conflict.
-    public func healthCheck(broker: any MessageBroker, importance: HealthCheck.Importance) -> HealthCheck {
+    /// The `mq` health check of a service on `broker`: the broker answers, this topology was declared without a
+    /// conflict, and `also` (a service's own view of the broker, e.g. the relay's routing) does not throw.
+    public func healthCheck(
+        broker: any MessageBroker, importance: HealthCheck.Importance,
+        also: @escaping @Sendable () throws -> Void = {}
+    ) -> HealthCheck {
         HealthCheck(name: "mq", importance: importance) {
             try self.check()
             try await broker.checkHealth()
+            try also()
         }
     }
 }

@@ -1,0 +1,56 @@
+import Logging
+import Metrics
+
+extension ConsumerControl {
+    /// Dead-letters `delivery` with `reason` (sent in the `x-death-reason` header), logging it with the message id
+    /// and counting it in `deadLettered`. Returns true once it is in the dead-letter queue.
+    ///
+    /// The forward itself can fail (the broker is away, or the dead-letter queue is gone and the copy reached no
+    /// queue). That is an outage, not the message's fault: the forward is retried with backoff while consumption
+    /// pauses, each failure counted in `brokerErrors`, so the delivery never stays unsettled holding a prefetch slot.
+    /// At shutdown it is requeued instead (false).
+    public func deadLetter(
+        _ delivery: Delivery,
+        reason: String,
+        consumer: any MessageConsumer,
+        deadLettered: Counter,
+        brokerErrors: Counter,
+        logger: Logger
+    ) async -> Bool {
+        logger.warning(
+            "message dead-lettered",
+            metadata: [
+                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
+                "reason": "\(reason)",
+            ]
+        )
+        let done = await self.retryingDependency("broker (dead-lettering)", errors: brokerErrors) {
+            try await consumer.deadLetter(delivery, reason: reason)
+        }
+        guard done != nil else {
+            try? await consumer.requeue([delivery])
+            return false
+        }
+        deadLettered.increment()
+        return true
+    }
+
+    /// Sends `delivery` to retry level `level`, with the same outage handling as
+    /// ``deadLetter(_:reason:consumer:deadLettered:brokerErrors:logger:)``. Returns true once it is scheduled; false
+    /// when shutdown began first (it is then requeued).
+    public func retry(
+        _ delivery: Delivery,
+        level: Int,
+        consumer: any MessageConsumer,
+        brokerErrors: Counter
+    ) async -> Bool {
+        let done = await self.retryingDependency("broker (scheduling a retry)", errors: brokerErrors) {
+            try await consumer.retry(delivery, level: level)
+        }
+        guard done != nil else {
+            try? await consumer.requeue([delivery])
+            return false
+        }
+        return true
+    }
+}
