@@ -237,6 +237,28 @@ final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    func testPaginationTakesAtMostOneSignAndClampsHugeSignedIntegers() async throws {
+        let app = try await self.makeApp()
+        try await app.test(.router) { client in
+            let response = try await self.create(client)
+            let id = try XCTUnwrap(try self.json(response)["id"]?.stringValue)
+            let notIntegers = [
+                ("?offset=--5", "offset"), ("?limit=--99999999999999999999", "limit"), ("?limit=+-5", "limit"),
+                ("?offset=-+1", "offset"), ("?limit=--", "limit"),
+            ]
+            for (query, field) in notIntegers {
+                let response = try await client.execute(uri: "/orders\(query)", method: .get)
+                try self.assertError(response, status: .badRequest, code: "invalid_request", field: field)
+            }
+            for (query, expected) in [("?limit=+99999999999999999999", [id]), ("?offset=+99999999999999999999", [])] {
+                let response = try await client.execute(uri: "/orders\(query)", method: .get)
+                XCTAssertEqual(response.status, .ok, query)
+                let array = try XCTUnwrap(try self.json(response).arrayValue, query)
+                XCTAssertEqual(array.compactMap { $0["id"]?.stringValue }, expected, query)
+            }
+        }
+    }
+
     func testOrderAndItsEventAreStoredTogetherAndPublished() async throws {
         let app = try await self.makeApp()
         let broker = self.broker.broker
