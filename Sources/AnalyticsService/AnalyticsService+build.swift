@@ -59,6 +59,7 @@ public func buildAnalyticsService(
         batchLimit: max(1, configuration.prefetch / 2),
         handler: OrderEventApplier(store: backends.store, summaryCache: summaryCache, metrics: metrics, logger: logger),
         brokerErrors: metrics.brokerErrors,
+        paused: metrics.consumerPaused,
         topology: brokerTopology,
         logger: logger
     )
@@ -70,9 +71,16 @@ public func buildAnalyticsService(
         health: HealthMonitor(
             service: "analytics-service",
             checks: [
-                HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
+                // The store may answer pings while refusing the batch (a read-only server during a failover): a paused
+                // consumer is reported too.
+                HealthCheck(name: "database", importance: .required) {
+                    try await store.checkHealth()
+                    try consumer.checkNotPaused(by: OrderEventApplier.storeDependency)
+                },
                 HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                topology.healthCheck(broker: broker, importance: .required),
+                topology.healthCheck(broker: broker, importance: .required) {
+                    try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
+                },
             ]
         )
     )

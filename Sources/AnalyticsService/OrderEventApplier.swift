@@ -30,6 +30,9 @@ public struct OrderEventApplier: DeliveryBatchHandler {
 
     private typealias Accepted = (delivery: Delivery, event: OrderCreatedEvent)
 
+    /// The dependency name consumption pauses under while the store fails (for the `database` health check).
+    public static let storeDependency = "analytics store"
+
     public func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async {
         var accepted: [Accepted] = []
         accepted.reserveCapacity(deliveries.count)
@@ -51,7 +54,7 @@ public struct OrderEventApplier: DeliveryBatchHandler {
         let start = ContinuousClock.now
         let store = self.store
         let events = batch.map(\.event)
-        let outcome = await control.retryingDependency("analytics store", errors: self.metrics.storeOutages) {
+        let outcome = await control.retryingDependency(Self.storeDependency, errors: self.metrics.storeOutages) {
             () async throws -> Result<AnalyticsApplyResult, StoreDataError> in
             do {
                 return .success(try await store.apply(events, processedAt: Timestamp.now()))

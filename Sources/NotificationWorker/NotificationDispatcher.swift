@@ -37,6 +37,9 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
         self.logger = logger
     }
 
+    /// The dependency name consumption pauses under while the record fails (for its health check).
+    public static let recordDependency = "notification record"
+
     public func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async {
         // Claim each order before anything is sent: the first delivery of an order in this batch does the work,
         // later ones (a redelivery, a duplicate publish) wait for it and are settled as duplicates. Processed side
@@ -97,7 +100,7 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
         for channel in NotificationChannel.allCases {
             guard
                 let alreadySent = await control.retryingDependency(
-                    "notification record",
+                    Self.recordDependency,
                     errors: self.statistics.recordErrors,
                     { try await record.wasSent(orderID: event.orderID, channel: channel) }
                 )
@@ -120,7 +123,7 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
             self.statistics.recordSent(channel)
             guard
                 await control.retryingDependency(
-                    "notification record",
+                    Self.recordDependency,
                     errors: self.statistics.recordErrors,
                     { try await record.markSent(orderID: event.orderID, channel: channel) }
                 ) != nil

@@ -65,6 +65,7 @@ public func buildNotificationWorker(
             logger: logger
         ),
         brokerErrors: statistics.brokerErrors,
+        paused: statistics.consumerPaused,
         topology: brokerTopology,
         logger: logger
     )
@@ -76,8 +77,13 @@ public func buildNotificationWorker(
             service: "notification-worker",
             checks: [
                 // Without its record the worker cannot dedupe, so it pauses: required.
-                HealthCheck(name: record.healthCheckName, importance: .required) { try await record.checkHealth() },
-                topology.healthCheck(broker: broker, importance: .required),
+                HealthCheck(name: record.healthCheckName, importance: .required) {
+                    try await record.checkHealth()
+                    try consumer.checkNotPaused(by: NotificationDispatcher.recordDependency)
+                },
+                topology.healthCheck(broker: broker, importance: .required) {
+                    try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
+                },
             ],
             stats: { statistics.snapshot }
         )

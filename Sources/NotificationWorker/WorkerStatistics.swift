@@ -21,6 +21,7 @@ public final class WorkerStatistics: Sendable {
     private let duplicates: Counter
     let recordErrors: Counter
     let brokerErrors: Counter
+    let consumerPaused: Gauge
 
     /// Creates the counters in `registry`.
     public init(registry: ServiceMetrics, queue: String) {
@@ -33,6 +34,7 @@ public final class WorkerStatistics: Sendable {
         self.duplicates = registry.counter("notifications_duplicate_total")
         self.recordErrors = registry.counter("notification_record_errors_total")
         self.brokerErrors = registry.counter("broker_errors_total")
+        self.consumerPaused = registry.gauge("consumer_paused", [("queue", queue)])
     }
 
     func recordProcessed() { self.processedCount.add(1, ordering: .relaxed); self.processed.increment() }

@@ -224,7 +224,7 @@ public final class MySQLOrderStore: OrderStore {
             let result = try await self.client.query(
                 "DELETE FROM idempotency_keys WHERE created_at < ? LIMIT 5000", [.timestamp(cutoff)]
             )
-            purged += Int(result.affectedRows)
+            purged += Int(min(result.affectedRows, 5000))  // a server reporting more than the LIMIT cannot overflow this
             if result.affectedRows < 5000 { return purged }
         }
     }
@@ -319,7 +319,7 @@ public final class MySQLOrderStore: OrderStore {
                 "DELETE FROM outbox_events WHERE published_at IS NOT NULL AND published_at < ? LIMIT 5000",
                 [.timestamp(cutoff)]
             )
-            purged += Int(result.affectedRows)
+            purged += Int(min(result.affectedRows, 5000))  // a server reporting more than the LIMIT cannot overflow this
             if result.affectedRows < 5000 { return purged }
         }
     }

@@ -13,6 +13,7 @@ import XCTest
 final class FlakyAnalyticsStore: AnalyticsStore {
     let wrapped: SQLiteAnalyticsStore
     private let down = Atomic<Bool>(false)
+    private let refusingWrites = Atomic<Bool>(false)
     private let failures = Atomic<Int>(0)
 
     init(wrapping store: SQLiteAnalyticsStore) {
@@ -24,12 +25,18 @@ final class FlakyAnalyticsStore: AnalyticsStore {
         set { self.down.store(newValue, ordering: .relaxed) }
     }
 
+    /// While true, applying fails as a read-only server during a failover does, but pings still answer.
+    var isRefusingWrites: Bool {
+        get { self.refusingWrites.load(ordering: .relaxed) }
+        set { self.refusingWrites.store(newValue, ordering: .relaxed) }
+    }
+
     var failedCalls: Int { self.failures.load(ordering: .relaxed) }
 
     func apply(_ events: [OrderCreatedEvent], processedAt: Timestamp) async throws -> AnalyticsApplyResult {
-        if self.isDown {
+        if self.isDown || self.isRefusingWrites {
             self.failures.add(1, ordering: .relaxed)
-            throw TestFailure("analytics store down (test)")
+            throw TestFailure(self.isDown ? "analytics store down (test)" : "the server is read-only (test)")
         }
         return try await self.wrapped.apply(events, processedAt: processedAt)
     }
@@ -199,6 +206,34 @@ final class AnalyticsConsumerTests: XCTestCase, @unchecked Sendable {
             let retried = try await self.broker.broker.messageCount(queue: "analytics.orders.retry.\(level)")
             XCTAssertEqual(retried, 0)
         }
+    }
+
+    func testAPausedConsumerShowsInHealthAndTheGaugeEvenWhenTheStoreAnswersPings() async throws {
+        let app = try await self.makeApp()
+        self.store.isRefusingWrites = true
+        try await app.test(.router) { client in
+            try await self.publish([try AnalyticsStoreContract.event(amount: "2").encode()])
+            let paused = try await eventually {
+                try await self.metric(client, #"consumer_paused{queue="analytics.orders"} 1"#)
+            }
+            XCTAssertTrue(paused)
+            let health = try await client.execute(uri: "/health", method: .get)
+            XCTAssertEqual(health.status, .serviceUnavailable)
+            let database = try JSONReader.parse(Array(health.body.readableBytesView))["checks"]?["database"]?.stringValue
+            XCTAssertTrue(
+                database?.contains("consumption of analytics.orders paused: analytics store failing") ?? false,
+                database ?? "no database check")
+
+            self.store.isRefusingWrites = false
+            let resumed = try await eventually {
+                try await self.metric(client, #"consumer_paused{queue="analytics.orders"} 0"#)
+            }
+            XCTAssertTrue(resumed)
+            let healthy = try await client.execute(uri: "/health", method: .get)
+            XCTAssertEqual(healthy.status, .ok)
+        }
+        let totals = try await self.store.wrapped.totals()
+        XCTAssertEqual(totals.totalOrders, 1)
     }
 
     // MARK: Hostile input

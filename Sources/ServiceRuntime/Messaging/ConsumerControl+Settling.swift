@@ -2,6 +2,9 @@ import Logging
 import Metrics
 
 extension ConsumerControl {
+    /// The dependency name a failing forward pauses consumption under (for the `mq` health check).
+    public static let forwardingDependency = "broker (forwarding to a retry or dead-letter queue)"
+
     /// Dead-letters `delivery` with `reason` (sent in the `x-death-reason` header), logging it with the message id
     /// and counting it in `deadLettered`. Returns true once it is in the dead-letter queue.
     ///
@@ -24,7 +27,7 @@ extension ConsumerControl {
                 "reason": "\(reason)",
             ]
         )
-        let done = await self.retryingDependency("broker (dead-lettering)", errors: brokerErrors) {
+        let done: Void? = await self.retryingDependency(Self.forwardingDependency, errors: brokerErrors) {
             try await consumer.deadLetter(delivery, reason: reason)
         }
         guard done != nil else {
@@ -44,7 +47,7 @@ extension ConsumerControl {
         consumer: any MessageConsumer,
         brokerErrors: Counter
     ) async -> Bool {
-        let done = await self.retryingDependency("broker (scheduling a retry)", errors: brokerErrors) {
+        let done: Void? = await self.retryingDependency(Self.forwardingDependency, errors: brokerErrors) {
             try await consumer.retry(delivery, level: level)
         }
         guard done != nil else {

@@ -25,7 +25,8 @@ public struct ConsumerControl: Sendable {
     }
 
     /// Runs `operation` until it succeeds, pausing with backoff between failures and logging the first failure and
-    /// the recovery once. Returns nil when shutdown began before it succeeded.
+    /// the recovery once. Returns nil when shutdown began before it succeeded. While it waits, the service counts as
+    /// paused by `dependency` (``QueueConsumerService/checkNotPaused(by:)``, the `consumer_paused` gauge).
     public func retryingDependency<T: Sendable>(
         _ dependency: String,
         errors: Counter? = nil,
@@ -33,11 +34,11 @@ public struct ConsumerControl: Sendable {
     ) async -> T? {
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         var failed = false
+        defer { if failed { self.service.resumed(dependency) } }
         while true {
             do {
                 let value = try await operation()
                 if failed {
-                    self.service.paused.store(false, ordering: .relaxed)
                     self.service.logger.info("\(dependency) is back; consumption resumed", metadata: ["queue": "\(self.service.queue)"])
                 }
                 return value
@@ -45,7 +46,7 @@ public struct ConsumerControl: Sendable {
                 errors?.increment()
                 if !failed {
                     failed = true
-                    self.service.paused.store(true, ordering: .relaxed)
+                    self.service.paused(dependency, error: "\(error)")
                     self.service.logger.warning(
                         "\(dependency) unavailable; consumption paused until it is back",
                         metadata: ["queue": "\(self.service.queue)", "error": "\(error)"]
@@ -55,6 +56,12 @@ public struct ConsumerControl: Sendable {
             }
         }
     }
+}
+
+/// Consumption is paused because a dependency fails (the reason, for `/health`).
+public struct ConsumerPausedError: Error, CustomStringConvertible {
+    /// What failed and how, e.g. `consumption of analytics.orders paused: analytics store failing: ...`.
+    public var description: String
 }
 
 /// Consumes one queue in batches and hands each batch to a ``DeliveryBatchHandler``.
@@ -72,7 +79,9 @@ public final class QueueConsumerService: Service, Sendable {
     private let topology: BrokerTopology?
     fileprivate let stopping = Atomic<Bool>(false)
     fileprivate let stopSignal = WakeSignal()
-    fileprivate let paused = Atomic<Bool>(false)
+    /// Per dependency: how many operations wait for it, and the first error that paused them.
+    private let pauses = Mutex<[String: (waiting: Int, error: String)]>([:])
+    private let pausedGauge: Gauge?
     private let current = Mutex<(any MessageConsumer)?>(nil)
 
     /// Creates the service. At most `prefetch` deliveries are unsettled at once; batches hold at most `batchLimit`
@@ -86,10 +95,13 @@ public final class QueueConsumerService: Service, Sendable {
         batchLimit: Int? = nil,
         handler: any DeliveryBatchHandler,
         brokerErrors: Counter? = nil,
+        paused: Gauge? = nil,
         topology: BrokerTopology? = nil,
         logger: Logger
     ) {
         self.topology = topology
+        self.pausedGauge = paused
+        paused?.record(0)
         self.broker = broker
         self.queue = queue
         self.prefetch = max(prefetch, 1)
@@ -100,7 +112,34 @@ public final class QueueConsumerService: Service, Sendable {
     }
 
     /// True while a handler waits for a dependency to come back.
-    public var isPaused: Bool { self.paused.load(ordering: .relaxed) }
+    public var isPaused: Bool { self.pauses.withLock { !$0.isEmpty } }
+
+    /// Throws ``ConsumerPausedError`` while consumption is paused because `dependency` fails: for that dependency's
+    /// health check, whose own probe may still succeed (a read-only server during a failover answers pings, and a
+    /// database that refuses writes for lack of space still reads).
+    public func checkNotPaused(by dependency: String) throws {
+        if let pause = self.pauses.withLock({ $0[dependency] }) {
+            throw ConsumerPausedError(
+                description: "consumption of \(self.queue) paused: \(dependency) failing: \(pause.error)")
+        }
+    }
+
+    fileprivate func paused(_ dependency: String, error: String) {
+        self.pauses.withLock { pauses in
+            pauses[dependency] = ((pauses[dependency]?.waiting ?? 0) + 1, pauses[dependency]?.error ?? error)
+        }
+        self.pausedGauge?.record(1)
+    }
+
+    fileprivate func resumed(_ dependency: String) {
+        let stillPaused = self.pauses.withLock { pauses -> Bool in
+            if let pause = pauses[dependency] {
+                pauses[dependency] = pause.waiting > 1 ? (pause.waiting - 1, pause.error) : nil
+            }
+            return !pauses.isEmpty
+        }
+        if !stillPaused { self.pausedGauge?.record(0) }
+    }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
