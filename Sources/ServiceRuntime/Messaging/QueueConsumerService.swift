@@ -198,8 +198,8 @@ public final class QueueConsumerService: Service, Sendable {
     }
 
     /// Declares the topology again after the subscription broke: a queue deleted under a running consumer is
-    /// recreated (empty: what it held went with it) and bound, so events reach it again. A declaration that fails is
-    /// logged; subscribing then fails and is retried with backoff.
+    /// recreated (empty: what it held went with it) and bound, so events reach it again. A declaration that fails
+    /// (typically: RabbitMQ is away) is logged at debug level only: subscribing then fails too, and that is logged.
     private func redeclareTopology() async {
         guard let topology = self.topology else { return }
         do {
@@ -207,7 +207,7 @@ public final class QueueConsumerService: Service, Sendable {
         } catch is RabbitMQTopologyConflict {
             // Logged when first declared; the existing queues are still consumed.
         } catch {
-            self.logger.warning(
+            self.logger.debug(
                 "declaring the topology again failed", metadata: ["queue": "\(self.queue)", "error": "\(error)"])
         }
     }
