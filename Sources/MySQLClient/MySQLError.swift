@@ -23,6 +23,13 @@ public struct MySQLError: Error, Equatable, Hashable, Sendable, CustomStringConv
         public static let poolUnavailable = Code("poolUnavailable")
         /// A row value could not be decoded into the requested Swift type.
         public static let decoding = Code("decoding")
+        /// TLS could not protect the connection as configured (``MySQLConfiguration/TLS``): the server does not offer
+        /// TLS in a mode that needs it, its certificate did not verify (the message says which check failed and what
+        /// to set), the TLS handshake failed, a TLS file could not be read, or a MySQL server refused a plain-text
+        /// connection because it requires secure transport (``MySQLError/serverErrorNumber`` 3159). MariaDB refuses
+        /// such a connection with 1045, as for a wrong password: that stays ``authenticationFailed``, and its message
+        /// says that the server requires TLS if the credentials are right.
+        public static let tls = Code("tls")
 
         /// The code's name.
         public var description: String { self.name }

@@ -43,12 +43,10 @@ final class AuthenticationTests: XCTestCase {
         }
     }
 
-    private func machine(password: String = "orderpass", encryptor: MySQLRSAEncryptor? = nil)
-        -> MySQLConnectionStateMachine
-    {
+    private func machine(password: String = "orderpass") -> MySQLConnectionStateMachine {
         MySQLConnectionStateMachine(
             authentication: MySQLAuthenticationStateMachine(
-                username: "orderuser", password: password, database: "order_db", encryptor: encryptor))
+                username: "orderuser", password: password, database: "order_db"))
     }
 
     private func sentPayload(_ actions: [MySQLConnectionStateMachine.Action], file: StaticString = #filePath,
@@ -129,66 +127,6 @@ final class AuthenticationTests: XCTestCase {
             [.connected(connectionID: 11, serverVersion: "8.0.36")])
     }
 
-    func testCachingSHA2FullPathRequestsKeyAndSendsEncryptedPassword() throws {
-        let encryptor: MySQLRSAEncryptor = { plain, pem in
-            XCTAssertEqual(pem, "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
-            return plain.reversed()
-        }
-        var machine = self.machine(encryptor: encryptor)
-        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
-        let request = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
-        XCTAssertEqual(request, [.send(ByteBuffer(bytes: [0x02]), sequenceID: 3)])
-        var key = ByteBuffer(bytes: [0x01])
-        key.writeString("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
-        let sent = machine.packetReceived(MySQLPacket(sequenceID: 4, payload: key))
-        XCTAssertEqual(
-            sent, [.send(ByteBuffer(bytes: Fixture.bytes("5e4057514746564b1262").reversed()), sequenceID: 5)])
-        XCTAssertEqual(
-            machine.packetReceived(Fixture.packet(Fixture.ok, sequenceID: 6)),
-            [.connected(connectionID: 11, serverVersion: "8.0.36")])
-    }
-
-    func testCachingSHA2FullPathWithoutRSAOrTLSFailsClearly() throws {
-        var machine = self.machine(encryptor: nil)
-        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
-        let actions = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
-        guard case .failConnect(let error) = actions.first else { return XCTFail("\(actions)") }
-        XCTAssertEqual(error.code, .unsupported)
-    }
-
-    func testRSAOAEPEncryptionDecryptsToTheXoredPassword() throws {
-        let plain = MySQLAuthentication.xorPasswordWithNonce(password: "orderpass", nonce: Fixture.nonce)
-        let encrypted = try mySQLRSAOAEPEncryptor(plain, RSATestKey.publicKeyPEM)
-        XCTAssertEqual(encrypted.count, 256)
-        XCTAssertEqual(RSATestKey.decrypt(encrypted), plain)
-    }
-
-    func testCachingSHA2FullPathEncryptsWithTheServersKey() throws {
-        var machine = self.machine(encryptor: mySQLRSAOAEPEncryptor)
-        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
-        _ = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
-        var key = ByteBuffer(bytes: [0x01])
-        key.writeString(RSATestKey.publicKeyPEM + "\n")
-        let actions = machine.packetReceived(MySQLPacket(sequenceID: 4, payload: key))
-        let (payload, sequenceID) = try XCTUnwrap(self.sentPayload(actions))
-        XCTAssertEqual(sequenceID, 5)
-        XCTAssertEqual(RSATestKey.decrypt(Array(payload.readableBytesView)), Fixture.bytes("5e4057514746564b1262"))
-    }
-
-    func testCachingSHA2FullPathWithMalformedKeyFailsClearly() throws {
-        var machine = self.machine(encryptor: mySQLRSAOAEPEncryptor)
-        _ = machine.packetReceived(Fixture.packet(Fixture.mySQL8Handshake, sequenceID: 0))
-        _ = machine.packetReceived(Fixture.packet("01 04", sequenceID: 2))
-        var key = ByteBuffer(bytes: [0x01])
-        key.writeString("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
-        let actions = machine.packetReceived(MySQLPacket(sequenceID: 4, payload: key))
-        guard case .failConnect(let error) = actions.first else { return XCTFail("\(actions)") }
-        XCTAssertEqual(error.code, .authenticationFailed)
-        XCTAssertEqual(
-            error.message,
-            "could not encrypt with the server's RSA key: invalid PEM: truncated base64 (length not a multiple of four)")
-    }
-
     func testWrongPasswordIsAnAuthenticationErrorWithoutThePassword() throws {
         var machine = self.machine(password: "s3cret-pw")
         _ = machine.packetReceived(Fixture.packet(Fixture.mariaDBHandshake, sequenceID: 0))
@@ -228,8 +166,7 @@ final class AuthenticationTests: XCTestCase {
         dump(configuration, to: &dumped)
         XCTAssertFalse(dumped.contains("s3cret-pw"))
         XCTAssertFalse(String(reflecting: configuration).contains("s3cret-pw"))
-        let machine = MySQLAuthenticationStateMachine(
-            username: "u", password: "s3cret-pw", database: nil, encryptor: nil)
+        let machine = MySQLAuthenticationStateMachine(username: "u", password: "s3cret-pw", database: nil)
         var dumpedMachine = ""
         dump(machine, to: &dumpedMachine)
         XCTAssertFalse(dumpedMachine.contains("s3cret-pw"))

@@ -14,7 +14,7 @@ final class ChannelHandlerTests: XCTestCase {
         self.channel = EmbeddedChannel()
         self.connectPromise = self.channel.eventLoop.makePromise(of: MySQLConnectionInfo.self)
         let authentication = MySQLAuthenticationStateMachine(
-            username: "orderuser", password: "orderpass", database: "order_db", encryptor: nil)
+            username: "orderuser", password: "orderpass", database: "order_db")
         try self.channel.pipeline.syncOperations.addHandler(
             MySQLChannelHandler(
                 authentication: authentication, connectTimeout: .seconds(5), connectPromise: self.connectPromise,

@@ -8,7 +8,7 @@ final class CommandStateMachineTests: XCTestCase {
     private func readyMachine(deprecateEOF: Bool = true) -> MySQLConnectionStateMachine {
         var machine = MySQLConnectionStateMachine(
             authentication: MySQLAuthenticationStateMachine(
-                username: "u", password: "p", database: nil, encryptor: nil))
+                username: "u", password: "p", database: nil))
         var handshake = Fixture.mariaDBHandshake
         if !deprecateEOF {
             // Clear CLIENT_DEPRECATE_EOF (bit 24: the low bit of the upper capability bytes' second byte).

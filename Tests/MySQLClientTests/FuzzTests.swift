@@ -28,10 +28,13 @@ final class FuzzTests: XCTestCase {
         for iteration in 0..<3000 {
             let bytes = self.mutate(seeds[iteration % 2], using: &rng)
             _ = try? MySQLHandshakeV10(payload: ByteBuffer(bytes: bytes))
+            // Every third connection negotiates TLS; all may fetch the server's RSA key, so mutated keys are parsed.
             var machine = MySQLConnectionStateMachine(
                 authentication: MySQLAuthenticationStateMachine(
-                    username: "u", password: "p", database: "d", encryptor: { plain, _ in plain }))
+                    username: "u", password: "p", database: "d", tlsPolicy: iteration % 3 == 0 ? .preferred : .disabled,
+                    allowPublicKeyRetrieval: true))
             _ = machine.packetReceived(Fixture.packet(bytes, sequenceID: 0))
+            if machine.isNegotiatingTLS { _ = machine.tlsEstablished() }
             for _ in 0..<3 {
                 let reply = self.mutate([0x01, 0x04, 0xFE, 0x00], using: &rng)
                 _ = machine.packetReceived(Fixture.packet(reply, sequenceID: 2))
@@ -53,7 +56,7 @@ final class FuzzTests: XCTestCase {
         for iteration in 0..<3000 {
             var machine = MySQLConnectionStateMachine(
                 authentication: MySQLAuthenticationStateMachine(
-                    username: "u", password: "p", database: nil, encryptor: nil))
+                    username: "u", password: "p", database: nil))
             _ = machine.packetReceived(Fixture.packet(Fixture.mariaDBHandshake, sequenceID: 0))
             _ = machine.packetReceived(Fixture.packet(Fixture.ok, sequenceID: 2))
             _ = machine.startCommand(commands[iteration % commands.count])

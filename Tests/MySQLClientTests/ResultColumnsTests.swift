@@ -7,7 +7,7 @@ import XCTest
 final class ResultColumnsTests: XCTestCase {
     private func readyMachine() -> MySQLConnectionStateMachine {
         var machine = MySQLConnectionStateMachine(
-            authentication: MySQLAuthenticationStateMachine(username: "u", password: "p", database: nil, encryptor: nil))
+            authentication: MySQLAuthenticationStateMachine(username: "u", password: "p", database: nil))
         _ = machine.packetReceived(Fixture.packet(Fixture.mariaDBHandshake, sequenceID: 0))
         _ = machine.packetReceived(Fixture.packet(Fixture.ok, sequenceID: 2))
         XCTAssertTrue(machine.isReady)

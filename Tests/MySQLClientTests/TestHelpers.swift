@@ -49,6 +49,42 @@ enum TestServer {
     }
 }
 
+/// The stack's TLS files and MariaDB admin account, from the variables `scripts/stack env` exports (as
+/// `TestSupport.RealServersTLS` documents them; copied for the same reason as ``TestServer``): fails in CI when
+/// missing, skips elsewhere. The server certificate names `DNS:localhost` and `IP:127.0.0.1` only.
+struct TestTLSFiles {
+    /// The authority that signed the server and client certificates (`STACK_TLS_CA`).
+    var caFile: String
+    /// An authority that signed nothing the server presents (`STACK_TLS_OTHER_CA`).
+    var otherCAFile: String
+    /// A client certificate signed by ``caFile`` (`STACK_TLS_CLIENT_CERT`).
+    var clientCertificateFile: String
+    /// Its private key (`STACK_TLS_CLIENT_KEY`).
+    var clientKeyFile: String
+
+    static func fromEnvironment() throws -> TestTLSFiles {
+        TestTLSFiles(
+            caFile: try require("STACK_TLS_CA"), otherCAFile: try require("STACK_TLS_OTHER_CA"),
+            clientCertificateFile: try require("STACK_TLS_CLIENT_CERT"),
+            clientKeyFile: try require("STACK_TLS_CLIENT_KEY"))
+    }
+
+    /// A MariaDB account with every privilege (`STACK_DB_ADMIN_USER`, `STACK_DB_ADMIN_PASSWORD`), for tests that
+    /// change a server setting and put it back.
+    static func admin() throws -> (user: String, password: String) {
+        (try require("STACK_DB_ADMIN_USER"), try require("STACK_DB_ADMIN_PASSWORD"))
+    }
+
+    private static func require(_ name: String) throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment[name], !value.isEmpty { return value }
+        let message = "\(name) is not set: this test needs the real servers with TLS. Run it through scripts/test, "
+            + "or `scripts/stack up && eval \"$(scripts/stack env)\"` first."
+        if environment["CI"] == "true" { throw TestEnvironmentError(message: message) }
+        throw XCTSkip(message)
+    }
+}
+
 /// A missing or wrong test environment (fails the test with its message).
 struct TestEnvironmentError: Error, CustomStringConvertible {
     var message: String

@@ -1,5 +1,7 @@
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// A command handed to the channel, with what its result completes.
 struct MySQLRequest: Sendable {
@@ -49,6 +51,8 @@ struct MySQLRequest: Sendable {
 struct MySQLConnectionInfo: Sendable {
     var connectionID: UInt32
     var serverVersion: String
+    /// Whether the connection runs inside TLS.
+    var isTLS = false
 }
 
 /// The thin I/O layer: feeds packets to ``MySQLConnectionStateMachine`` and performs its actions. Commands run one
@@ -81,12 +85,17 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     private let connectTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private let logger: Logger
+    /// How to start TLS when the state machine asks for it; `nil` only where TLS is never requested (tests).
+    private let tls: MySQLTLSSetup?
+    /// The TLS handler in front of this one, once TLS started.
+    private var tlsHandler: NIOSSLClientHandler?
 
     init(
-        authentication: MySQLAuthenticationStateMachine, connectTimeout: TimeAmount,
+        authentication: MySQLAuthenticationStateMachine, tls: MySQLTLSSetup? = nil, connectTimeout: TimeAmount,
         connectPromise: EventLoopPromise<MySQLConnectionInfo>, logger: Logger
     ) {
         self.state = MySQLConnectionStateMachine(authentication: authentication)
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.connectPromise = connectPromise
         self.logger = logger
@@ -134,10 +143,30 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if self.state.isNegotiatingTLS {
+            // The TLS handler in front failed the handshake or refused the certificate; it closes the channel.
+            let tlsError = self.tls?.explain(error) ?? MySQLError(code: .tls, message: "TLS failed: \(error)")
+            self.run(self.state.tlsFailed(tlsError))
+            return
+        }
         if let mysqlError = error as? MySQLError, mysqlError.code == .protocolError {
             self.logger.debug("MySQL protocol error", metadata: ["error": "\(mysqlError)"])
         }
         self.run(self.state.connectionClosed(error: error))
+    }
+
+    /// The TLS handler in front reports its completed handshake (certificate checks passed) as an event.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent, self.state.isNegotiatingTLS {
+            if let tls = self.tls, let refusal = tls.checkName(of: self.tlsHandler?.peerCertificate) {
+                self.run(self.state.tlsFailed(refusal))
+                return
+            }
+            self.logger.debug("MySQL connection uses TLS", metadata: ["mysql.tls_mode": "\(self.tls?.mode ?? .disabled)"])
+            self.run(self.state.tlsEstablished())
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -162,7 +191,43 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
             self.run(self.state.startCommand(.quit), closePromise: promise)
             return
         }
-        context.close(mode: mode, promise: promise)
+        if mode == .all {
+            self.closeNow(context: context, promise: promise)
+        } else {
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    /// Closes the socket at once. With TLS the close skips the TLS handler's shutdown, whose close_notify exchange
+    /// a server busy with a statement never answers: NIOSSL would keep the channel open for its shutdown timeout
+    /// (5 s), delaying cancellations, and a timed-out connection would still read as open to the pool. The MySQL
+    /// protocol ends itself (`COM_QUIT`), so close_notify's protection against truncation adds nothing here.
+    private func closeNow(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        if let tlsHandler = self.tlsHandler,
+            let tlsContext = try? context.pipeline.syncOperations.context(handler: tlsHandler)
+        {
+            tlsContext.close(mode: .all, promise: promise)  // goes to the handlers in front of TLS: the socket
+        } else {
+            context.close(mode: .all, promise: promise)
+        }
+    }
+
+    /// Puts a TLS handler in front of this one. The `SSLRequest` already went through the pipeline to the socket,
+    /// so it leaves in plain text; the TLS handler sends its ClientHello as soon as it is added to the active
+    /// channel, and reports the outcome as an event (``userInboundEventTriggered(context:event:)``) or an error.
+    private func startTLS() {
+        guard let context = self.context else { return }
+        do {
+            guard let tls = self.tls else {
+                throw MySQLError(code: .tls, message: "TLS was requested but is not configured")
+            }
+            let handler = try tls.makeHandler()
+            try context.pipeline.syncOperations.addHandler(handler, position: .first)
+            self.tlsHandler = handler
+        } catch {
+            let tlsError = error as? MySQLError ?? MySQLError(code: .tls, message: "could not start TLS: \(error)")
+            self.run(self.state.tlsFailed(tlsError))
+        }
     }
 
     private func startNextIfReady() {
@@ -217,10 +282,16 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
                 var out = context.channel.allocator.buffer(capacity: payload.readableBytes + 8)
                 MySQLPacketEncoder.encode(payload: payload, sequenceID: sequenceID, into: &out)
                 context.writeAndFlush(Self.wrapOutboundOut(out), promise: nil)
+            case .startTLS:
+                self.startTLS()
+            case .continuingWithoutTLS:
+                self.logger.debug("MySQL server does not offer TLS; continuing in plain text (DB_TLS_MODE=preferred)")
             case .connected(let connectionID, let serverVersion):
                 self.timeoutTask?.cancel()
                 self.timeoutTask = nil
-                self.connectPromise.succeed(MySQLConnectionInfo(connectionID: connectionID, serverVersion: serverVersion))
+                self.connectPromise.succeed(
+                    MySQLConnectionInfo(
+                        connectionID: connectionID, serverVersion: serverVersion, isTLS: self.state.isTLS))
                 self.startNextIfReady()
             case .failConnect(let error):
                 self.timeoutTask?.cancel()
@@ -254,7 +325,11 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
                 // Anything queued after the close can no longer run.
                 let error = MySQLError(code: .connectionClosed, message: "the connection is closed")
                 while let request = self.queue.popFirst() { request.fail(error) }
-                self.context?.close(mode: .all, promise: closePromise)
+                if let context = self.context {
+                    self.closeNow(context: context, promise: closePromise)
+                } else {
+                    closePromise?.fail(ChannelError.alreadyClosed)
+                }
             }
         }
         if actions.isEmpty, let closePromise { closePromise.succeed() }

@@ -24,6 +24,82 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
     public var connectionInitialization: [String]
     /// The pool's settings (used by ``MySQLClient``).
     public var pool: Pool
+    /// How the connection is protected by TLS; by default TLS is used when the server offers it, unverified, as
+    /// MySQL's own client does (``TLS/Mode/preferred``).
+    public var tls: TLS
+    /// The server's RSA public key (PEM, `-----BEGIN PUBLIC KEY-----`), pinned: without TLS, a
+    /// `caching_sha2_password` account whose password the server has not cached is authenticated by encrypting the
+    /// password to this key, and to no other. `nil`: see ``allowPublicKeyRetrieval``. A key under 2048 bits is
+    /// refused.
+    public var serverPublicKeyPEM: String?
+    /// Whether, without TLS and without ``serverPublicKeyPEM``, the server may be asked for its RSA key so that
+    /// `caching_sha2_password` full authentication can encrypt the password to it. Off by default: whoever sits
+    /// between client and server could answer with their own key and decrypt the password. When off, such an
+    /// authentication fails with a ``MySQLError/Code/authenticationFailed`` error naming the ways out.
+    public var allowPublicKeyRetrieval: Bool
+
+    /// TLS settings, named after MySQL's `--ssl-mode`, `--ssl-ca`, `--ssl-cert` and `--ssl-key`.
+    ///
+    /// TLS is negotiated inside the MySQL protocol: after the server's handshake the client sends an `SSLRequest`,
+    /// then the TLS handshake runs on the same TCP connection, and authentication happens inside the tunnel.
+    public struct TLS: Sendable, Equatable {
+        /// MySQL's `ssl-mode` values.
+        public enum Mode: String, Sendable, CaseIterable, CustomStringConvertible {
+            /// Plain text, even when the server offers TLS.
+            case disabled
+            /// TLS when the server offers it, plain text (logged at debug level) when it does not; the server's
+            /// certificate is not verified. MySQL's own client's default.
+            case preferred
+            /// TLS or no connection; the server's certificate is not verified (it protects against eavesdropping,
+            /// not against a server in the middle).
+            case required
+            /// TLS, and the server's certificate chain verified against ``TLS/caFile`` (or the system's trust roots
+            /// when it is `nil`); the host name is not checked.
+            case verifyCA = "verify-ca"
+            /// As ``verifyCA``, and the certificate must name the host connected to (or ``TLS/serverName``).
+            case verifyIdentity = "verify-identity"
+
+            /// Parses a mode as MySQL spells it, in any case and with `-` or `_` (`VERIFY_CA`, `verify-ca`);
+            /// `nil` for anything else.
+            public init?(parsing text: String) {
+                self.init(rawValue: text.lowercased().replacingUnderscores())
+            }
+
+            /// The MySQL name, e.g. `verify-ca`.
+            public var description: String { self.rawValue }
+
+            /// Whether the server's certificate chain is verified.
+            public var verifiesCertificate: Bool { self == .verifyCA || self == .verifyIdentity }
+        }
+
+        /// The mode.
+        public var mode: Mode
+        /// PEM file of the authorities that may sign the server's certificate, for ``Mode/verifyCA`` and
+        /// ``Mode/verifyIdentity``; `nil`: the system's trust roots. Not used by the modes that do not verify.
+        public var caFile: String?
+        /// PEM file of a client certificate (with its chain), sent when the server asks for one (mutual TLS).
+        public var certificateFile: String?
+        /// PEM file of the private key of ``certificateFile``.
+        public var keyFile: String?
+        /// The name to verify in ``Mode/verifyIdentity`` instead of the host connected to, and to send as SNI; a DNS
+        /// name, e.g. when connecting to an IP address whose certificate names the server by name.
+        public var serverName: String?
+
+        /// Creates TLS settings; by default ``Mode/preferred`` without files.
+        public init(
+            mode: Mode = .preferred, caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+            serverName: String? = nil
+        ) {
+            self.mode = mode
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.serverName = serverName
+        }
+
+        /// Plain text only.
+        public static let disabled = TLS(mode: .disabled)
+    }
 
     /// The pool's settings.
     public struct Pool: Sendable {
@@ -57,11 +133,13 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
         }
     }
 
-    /// Creates a configuration; timeouts default to 10 s (connect) and 30 s (query).
+    /// Creates a configuration; timeouts default to 10 s (connect) and 30 s (query), TLS to ``TLS/Mode/preferred``,
+    /// and the server's RSA key is neither pinned nor retrieved.
     public init(
         host: String, port: Int = 3306, username: String, password: String, database: String? = nil,
         connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = .seconds(30),
-        preparedStatementCacheSize: Int = 128, connectionInitialization: [String] = [], pool: Pool = Pool()
+        preparedStatementCacheSize: Int = 128, connectionInitialization: [String] = [], pool: Pool = Pool(),
+        tls: TLS = TLS(), serverPublicKeyPEM: String? = nil, allowPublicKeyRetrieval: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -73,6 +151,9 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
         self.preparedStatementCacheSize = preparedStatementCacheSize
         self.connectionInitialization = connectionInitialization
         self.pool = pool
+        self.tls = tls
+        self.serverPublicKeyPEM = serverPublicKeyPEM
+        self.allowPublicKeyRetrieval = allowPublicKeyRetrieval
     }
 
     /// `mysql://user:***@host:port/database`: the password is always masked.
@@ -87,7 +168,16 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
             children: [
                 "host": self.host, "port": self.port, "username": self.username, "password": "***",
                 "database": self.database as Any, "connectTimeout": self.connectTimeout,
-                "queryTimeout": self.queryTimeout as Any,
+                "queryTimeout": self.queryTimeout as Any, "tls": self.tls,
+                "serverPublicKeyPEM": self.serverPublicKeyPEM as Any,
+                "allowPublicKeyRetrieval": self.allowPublicKeyRetrieval,
             ])
+    }
+}
+
+extension String {
+    /// `verify_ca` as `verify-ca`.
+    fileprivate func replacingUnderscores() -> String {
+        String(self.map { $0 == "_" ? "-" : $0 })
     }
 }

@@ -17,6 +17,8 @@ public final class MySQLConnection: Sendable {
     public let serverConnectionID: UInt32
     /// The server's version string, e.g. `10.11.6-MariaDB`.
     public let serverVersion: String
+    /// Whether the connection runs inside TLS (see ``MySQLConfiguration/tls``).
+    public let isTLS: Bool
     let channel: any Channel
     /// The channel's handler, for submitting requests on the event loop without a trip through the pipeline.
     private let handler: NIOLoopBound<MySQLChannelHandler>
@@ -38,6 +40,7 @@ public final class MySQLConnection: Sendable {
         self.handler = handler
         self.serverConnectionID = info.connectionID
         self.serverVersion = info.serverVersion
+        self.isTLS = info.isTLS
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -48,20 +51,32 @@ public final class MySQLConnection: Sendable {
 
     /// Opens and authenticates a connection, then runs ``MySQLConfiguration/connectionInitialization``.
     ///
+    /// TLS is negotiated as ``MySQLConfiguration/tls`` says (by default when the server offers it).
+    ///
     /// Throws a ``MySQLError`` with code ``MySQLError/Code/authenticationFailed`` when the server refuses the
-    /// credentials, ``MySQLError/Code/timeout`` after ``MySQLConfiguration/connectTimeout``, and
-    /// ``MySQLError/Code/connectionClosed`` when the server cannot be reached.
+    /// credentials (or `caching_sha2_password` would need an unverified RSA key), ``MySQLError/Code/tls`` when TLS
+    /// cannot protect the connection as configured, ``MySQLError/Code/timeout`` after
+    /// ``MySQLConfiguration/connectTimeout``, and ``MySQLError/Code/connectionClosed`` when the server cannot be
+    /// reached. No error or log line contains the password.
     public static func connect(
         configuration: MySQLConfiguration, id: Int = 0,
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(), logger: Logger
+    ) async throws -> MySQLConnection {
+        try await self.connect(
+            configuration: configuration, tls: MySQLTLSSetup(configuration: configuration), id: id,
+            eventLoop: eventLoop, logger: logger)
+    }
+
+    /// As the public `connect`, with the TLS context built once by the caller (``MySQLClient`` shares one between
+    /// its connections).
+    static func connect(
+        configuration: MySQLConfiguration, tls: MySQLTLSSetup, id: Int, eventLoop: any EventLoop, logger: Logger
     ) async throws -> MySQLConnection {
         var logger = logger
         logger[metadataKey: "mysql.connection"] = "\(id)"
         let connectTimeout = TimeAmount(configuration.connectTimeout)
         let connectPromise = eventLoop.makePromise(of: MySQLConnectionInfo.self)
-        let authentication = MySQLAuthenticationStateMachine(
-            username: configuration.username, password: configuration.password, database: configuration.database,
-            encryptor: mySQLRSAOAEPEncryptor)
+        let authentication = MySQLAuthenticationStateMachine(configuration: configuration)
         let handlerLogger = logger
         let handlerBox = Mutex<NIOLoopBound<MySQLChannelHandler>?>(nil)
         let channel: any Channel
@@ -73,7 +88,7 @@ public final class MySQLConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handler = MySQLChannelHandler(
-                            authentication: authentication, connectTimeout: connectTimeout,
+                            authentication: authentication, tls: tls, connectTimeout: connectTimeout,
                             connectPromise: connectPromise, logger: handlerLogger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                         handlerBox.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
@@ -104,7 +119,10 @@ public final class MySQLConnection: Sendable {
             id: id, info: info, channel: channel, handler: handler, configuration: configuration, logger: logger)
         logger.debug(
             "MySQL connection open",
-            metadata: ["mysql.server": "\(info.serverVersion)", "mysql.thread_id": "\(info.connectionID)"])
+            metadata: [
+                "mysql.server": "\(info.serverVersion)", "mysql.thread_id": "\(info.connectionID)",
+                "mysql.tls": "\(info.isTLS)",
+            ])
         do {
             for sql in configuration.connectionInitialization {
                 _ = try await connection.query(sql)

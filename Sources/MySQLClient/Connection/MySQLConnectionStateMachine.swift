@@ -7,6 +7,11 @@ struct MySQLConnectionStateMachine {
     enum Action: Equatable {
         /// Write this payload (framed from this sequence id).
         case send(ByteBuffer, sequenceID: UInt8)
+        /// Put TLS at the front of the pipeline (the `SSLRequest` was just sent) and report the outcome with
+        /// ``MySQLConnectionStateMachine/tlsEstablished()`` or ``MySQLConnectionStateMachine/tlsFailed(_:)``.
+        case startTLS
+        /// The server does not offer TLS and the mode is `preferred`: the connection goes on in plain text.
+        case continuingWithoutTLS
         /// The connection is ready.
         case connected(connectionID: UInt32, serverVersion: String)
         /// The current command completed.
@@ -23,6 +28,8 @@ struct MySQLConnectionStateMachine {
 
     private enum State {
         case waitingForHandshake(MySQLAuthenticationStateMachine)
+        /// The `SSLRequest` was sent; the TLS handshake runs.
+        case negotiatingTLS(MySQLAuthenticationStateMachine)
         case authenticating(MySQLAuthenticationStateMachine)
         case ready
         /// A command runs; its reader is ``MySQLConnectionStateMachine/command``.
@@ -59,6 +66,15 @@ struct MySQLConnectionStateMachine {
         return false
     }
 
+    /// Whether the TLS handshake is running (its errors are TLS errors).
+    var isNegotiatingTLS: Bool {
+        if case .negotiatingTLS = self.state { return true }
+        return false
+    }
+
+    /// Whether authentication ran inside TLS.
+    private(set) var isTLS = false
+
     /// A packet arrived.
     mutating func packetReceived(_ packet: MySQLPacket) -> [Action] {
         switch self.state {
@@ -75,11 +91,19 @@ struct MySQLConnectionStateMachine {
                 self.serverVersion = handshake.serverVersion
                 let action = auth.handshakeReceived(handshake, sequenceID: packet.sequenceID)
                 self.capabilities = auth.capabilities
-                self.state = .authenticating(auth)
+                if case .requestTLS = action {
+                    self.state = .negotiatingTLS(auth)
+                } else {
+                    self.state = .authenticating(auth)
+                }
                 return self.authAction(action)
             } catch {
                 return self.failConnect(Self.asMySQLError(error))
             }
+        case .negotiatingTLS:
+            // Nothing but TLS records may arrive now, and the TLS handler in front consumes those.
+            return self.failConnect(
+                MySQLError(code: .protocolError, message: "the server sent a MySQL packet instead of starting TLS"))
         case .authenticating(var auth):
             let action = auth.packetReceived(packet)
             self.state = .authenticating(auth)
@@ -127,6 +151,10 @@ struct MySQLConnectionStateMachine {
         switch action {
         case .send(let payload, let sequenceID):
             return [.send(payload, sequenceID: sequenceID)]
+        case .requestTLS(let payload, let sequenceID):
+            return [.send(payload, sequenceID: sequenceID), .startTLS]
+        case .sendWithoutTLS(let payload, let sequenceID):
+            return [.continuingWithoutTLS, .send(payload, sequenceID: sequenceID)]
         case .wait:
             return []
         case .authenticated:
@@ -135,6 +163,22 @@ struct MySQLConnectionStateMachine {
         case .fail(let error):
             return self.failConnect(error)
         }
+    }
+
+    /// The TLS handshake completed (and the certificate passed the checks the mode asks for): authentication goes
+    /// on inside the tunnel.
+    mutating func tlsEstablished() -> [Action] {
+        guard case .negotiatingTLS(var auth) = self.state else { return [] }
+        let action = auth.tlsEstablished()
+        self.isTLS = auth.isTLS
+        self.state = .authenticating(auth)
+        return self.authAction(action)
+    }
+
+    /// The TLS handshake failed or the certificate was refused; `error` says why (a ``MySQLError/Code/tls`` error).
+    mutating func tlsFailed(_ error: MySQLError) -> [Action] {
+        guard case .negotiatingTLS = self.state else { return [] }
+        return self.failConnect(error)
     }
 
     private mutating func failConnect(_ error: MySQLError) -> [Action] {
@@ -186,6 +230,10 @@ struct MySQLConnectionStateMachine {
         case .waitingForHandshake, .authenticating:
             self.state = .closed
             return [.failConnect(MySQLError(code: .timeout, message: "connecting timed out")), .close]
+        case .negotiatingTLS:
+            self.state = .closed
+            let error = MySQLError(code: .timeout, message: "connecting timed out during the TLS handshake")
+            return [.failConnect(error), .close]
         case .ready, .closed:
             return []
         }
@@ -202,6 +250,10 @@ struct MySQLConnectionStateMachine {
         switch previous {
         case .waitingForHandshake, .authenticating:
             return [.failConnect(closed), .close]
+        case .negotiatingTLS:
+            var tlsError = MySQLError(code: .tls, message: "the connection closed during the TLS handshake")
+            if let error { tlsError.message += " (\(error))" }
+            return [.failConnect(tlsError), .close]
         case .running:
             return [.failCommand(closed), .failAll(closed), .close]
         case .ready:

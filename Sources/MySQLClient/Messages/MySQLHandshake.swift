@@ -78,10 +78,7 @@ struct MySQLHandshakeResponse41: Equatable, Sendable {
 
     func encode() -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeInteger(self.capabilities.rawValue, endianness: .little)
-        buffer.writeInteger(self.maxPacketSize, endianness: .little)
-        buffer.writeInteger(self.characterSet)
-        buffer.writeRepeatingByte(0, count: 23)
+        self.writeFixedPart(into: &buffer)
         buffer.writeMySQLCString(self.username)
         if self.capabilities.contains(.pluginAuthLenencClientData) {
             buffer.writeLengthEncodedBytes(self.authResponse)
@@ -96,5 +93,21 @@ struct MySQLHandshakeResponse41: Equatable, Sendable {
             buffer.writeMySQLCString(self.authPluginName)
         }
         return buffer
+    }
+
+    /// `Protocol::SSLRequest`: this response cut before the user name (32 bytes), its capabilities including
+    /// `CLIENT_SSL`. The server starts TLS on reading it; the full response follows inside the tunnel.
+    func encodeSSLRequest() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        self.writeFixedPart(into: &buffer)
+        return buffer
+    }
+
+    /// Capabilities, maximum packet size, character set and 23 reserved zero bytes.
+    private func writeFixedPart(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(self.capabilities.rawValue, endianness: .little)
+        buffer.writeInteger(self.maxPacketSize, endianness: .little)
+        buffer.writeInteger(self.characterSet)
+        buffer.writeRepeatingByte(0, count: 23)
     }
 }

@@ -48,11 +48,14 @@ public final class MySQLClient: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
+        // Built once: the CA and client files are read (and an SSL context made) for the client, not per
+        // connection. A file that cannot be read fails every connection attempt with the same clear error.
+        let tls = Result { () throws(MySQLError) in try MySQLTLSSetup(configuration: configuration) }
         self.pool = MySQLConnectionPool(
             configuration: configuration.pool, eventLoopGroup: eventLoopGroup, logger: logger
         ) { id in
             try await MySQLConnection.connect(
-                configuration: configuration, id: id, eventLoop: eventLoopGroup.any(), logger: logger)
+                configuration: configuration, tls: tls.get(), id: id, eventLoop: eventLoopGroup.any(), logger: logger)
         }
     }
 
