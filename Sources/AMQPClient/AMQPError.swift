@@ -1,5 +1,5 @@
 /// The one error type of the AMQP client: a broker's close (reply code, text, the offending class and method) or a
-/// client-side failure (connection closed, timeout, protocol error, authentication failed, ...).
+/// client-side failure (connection closed, timeout, protocol error, authentication failed, TLS, ...).
 ///
 /// The message never contains a password. `AMQPError` is a value type and `Sendable`.
 public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -7,7 +7,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: Sendable, Hashable {
             case brokerClosedConnection, brokerClosedChannel, connectionClosed, channelClosed, timeout
-            case protocolError, authenticationFailed, publishNacked, unroutable, invalidArgument
+            case protocolError, authenticationFailed, publishNacked, unroutable, invalidArgument, tls
         }
 
         private let base: Base
@@ -35,6 +35,11 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unroutable = Code(.unroutable)
         /// An argument cannot be encoded (e.g. a short string over 255 bytes) or a URL cannot be parsed.
         public static let invalidArgument = Code(.invalidArgument)
+        /// TLS could not protect the connection (`amqps://`, ``AMQPConnectionConfiguration/tls``): the broker's
+        /// certificate did not verify (the message says whether the chain or the name failed, and what to set), the
+        /// TLS handshake failed or did not finish (e.g. the broker does not speak TLS on that port), a TLS file could
+        /// not be read, or a plain connection got a TLS answer (the port requires `amqps://`).
+        public static let tls = Code(.tls)
 
         /// A readable name of the code.
         public var description: String {
@@ -49,6 +54,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case .publishNacked: "publishNacked"
             case .unroutable: "unroutable"
             case .invalidArgument: "invalidArgument"
+            case .tls: "tls"
             }
         }
     }

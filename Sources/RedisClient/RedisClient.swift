@@ -74,7 +74,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     /// Creates a client; nothing connects until ``run()`` runs.
     ///
     /// - Parameters:
-    ///   - configuration: address, credentials, pool size and timeouts.
+    ///   - configuration: address, credentials, TLS, pool size and timeouts.
     ///   - eventLoopGroup: where connections live (default: NIO's shared singleton group).
     ///   - logger: logs connection events (never a password or a command's arguments).
     public init(
@@ -94,6 +94,13 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         poolConfiguration.idleTimeout = configuration.idleTimeout
         poolConfiguration.circuitBreakerTripAfter = configuration.circuitBreakerTripAfter
         poolConfiguration.maximumConcurrentConnectionRequests = max(1, configuration.maximumConnections)
+        // Read the TLS files once: every pooled connection shares the context, and a bad file fails each connect
+        // attempt with the same clear error.
+        let tls = Result { () throws(RedisError) in
+            try configuration.tls.map { settings throws(RedisError) in
+                try RedisTLSSetup(configuration: configuration, tls: settings)
+            }
+        }
         let pool = Pool(
             configuration: poolConfiguration,
             idGenerator: ConnectionIDGenerator(),
@@ -104,7 +111,8 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         ) { id, _ in
             do {
                 let connection = try await RedisConnection.connect(
-                    configuration: configuration, id: id, eventLoop: eventLoopGroup.any(), logger: logger
+                    configuration: configuration, tls: try tls.get(), id: id, eventLoop: eventLoopGroup.any(),
+                    logger: logger
                 )
                 lastConnectError.value.withLock { $0 = nil }
                 return ConnectionAndMetadata(connection: connection, maximalStreamsOnConnection: 1)

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Where and how to connect: address, credentials, database, pool size, timeouts and protocol limits.
+/// Where and how to connect: address, credentials, TLS, database, pool size, timeouts and protocol limits.
 ///
 /// Its `description` never shows the password. Thread safety: a value type, `Sendable`.
 public struct RedisConfiguration: Sendable, CustomStringConvertible {
@@ -10,8 +10,12 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var port: Int
     /// The password for `AUTH`, or `nil` for none.
     public var password: String?
-    /// The ACL user name for `AUTH username password` (Redis 6+); `nil` authenticates as `default`.
+    /// The ACL user name for `AUTH username password` (Redis 6+); `nil` sends `AUTH password`, which authenticates
+    /// as the `default` user. Only used with a ``password``.
     public var username: String?
+    /// TLS to the server (its certificate chain and name always verified); `nil`, the default, connects in plain
+    /// text. Every connection of the pool, shared or leased, uses it.
+    public var tls: TLS?
     /// The database index chosen with `SELECT` on each new connection; `nil` keeps the server's default (0).
     public var database: Int?
     /// Connections the pool keeps open even when idle (default 1).
@@ -47,6 +51,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         port: Int = 6379,
         password: String? = nil,
         username: String? = nil,
+        tls: TLS? = nil,
         database: Int? = nil,
         minimumConnections: Int = 1,
         maximumConnections: Int = 16,
@@ -61,6 +66,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.port = port
         self.password = password
         self.username = username
+        self.tls = tls
         self.database = database
         self.minimumConnections = minimumConnections
         self.maximumConnections = maximumConnections
@@ -75,8 +81,44 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     /// The settings, with the password shown only as `<set>` or `<none>`.
     public var description: String {
         "RedisConfiguration(host: \(self.host), port: \(self.port), username: \(self.username ?? "<default>"), "
-            + "password: \(self.password == nil ? "<none>" : "<set>"), database: \(self.database.map(String.init) ?? "<default>"), "
+            + "password: \(self.password == nil ? "<none>" : "<set>"), tls: \(self.tls.map { "\($0)" } ?? "off"), "
+            + "database: \(self.database.map(String.init) ?? "<default>"), "
             + "connections: \(self.minimumConnections)...\(self.maximumConnections))"
+    }
+
+    /// TLS settings. The server's certificate chain is verified against ``caFile`` (or the system's trust roots) and
+    /// must name the host connected to (or ``serverName``); there is no way to turn either check off.
+    ///
+    /// Thread safety: a value type, `Sendable`.
+    public struct TLS: Sendable, Equatable, CustomStringConvertible {
+        /// PEM file of the authorities that may sign the server's certificate; `nil`: the system's trust roots.
+        public var caFile: String?
+        /// PEM file of a client certificate (with its chain), sent when the server asks for one (mutual TLS). Needs
+        /// ``keyFile``.
+        public var certificateFile: String?
+        /// PEM file of the private key of ``certificateFile``.
+        public var keyFile: String?
+        /// The DNS name to verify in the server's certificate and to send as SNI instead of the host, e.g. when
+        /// connecting to an IP address whose certificate names the server; `nil`: the host.
+        public var serverName: String?
+
+        /// Creates TLS settings; without arguments: the system's trust roots, no client certificate, the host's name.
+        public init(
+            caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil
+        ) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.serverName = serverName
+        }
+
+        /// The files and name, e.g. `on (CA file ca.pem, client certificate cert.pem, server name localhost)`.
+        public var description: String {
+            var parts = [self.caFile.map { "CA file \($0)" } ?? "system trust roots"]
+            if let certificateFile { parts.append("client certificate \(certificateFile)") }
+            if let serverName { parts.append("server name \(serverName)") }
+            return "on (\(parts.joined(separator: ", ")))"
+        }
     }
 }
 

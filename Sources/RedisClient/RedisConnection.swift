@@ -33,19 +33,40 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
         self.logger = logger
     }
 
-    /// Opens a connection, then sends `AUTH` (when a password is configured) and `SELECT` (when a database is).
+    /// Opens a connection (with TLS when ``RedisConfiguration/tls`` is set, waiting for its handshake), then sends
+    /// `AUTH` (when a password is configured: `AUTH username password` with a ``RedisConfiguration/username``,
+    /// `AUTH password` without) and `SELECT` (when a database is).
     ///
-    /// Throws ``RedisError`` with code ``RedisError/Code/connectFailed`` when the server cannot be reached, or
-    /// ``RedisError/Code/server`` (prefix `WRONGPASS`, `NOAUTH`, ...) when it refuses the credentials.
+    /// Throws ``RedisError`` with code ``RedisError/Code/connectFailed`` when the server cannot be reached,
+    /// ``RedisError/Code/tls`` when TLS fails (the message says which check), or ``RedisError/Code/server`` (prefix
+    /// `WRONGPASS`, `NOAUTH`, ...) when it refuses the credentials.
     public static func connect(
         configuration: RedisConfiguration,
         id: Int = 0,
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         logger: Logger
     ) async throws(RedisError) -> RedisConnection {
+        let tls = try configuration.tls.map { settings throws(RedisError) in
+            try RedisTLSSetup(configuration: configuration, tls: settings)
+        }
+        return try await Self.connect(
+            configuration: configuration, tls: tls, id: id, eventLoop: eventLoop, logger: logger)
+    }
+
+    /// As the public `connect`, with the TLS context built once by the caller (the pool), not per connection.
+    static func connect(
+        configuration: RedisConfiguration,
+        tls: RedisTLSSetup?,
+        id: Int,
+        eventLoop: any EventLoop,
+        logger: Logger
+    ) async throws(RedisError) -> RedisConnection {
         var logger = logger
         logger[metadataKey: "redis.connection.id"] = "\(id)"
         let limits = configuration.limits
+        let peer = "\(configuration.host):\(configuration.port)"
+        // The bootstrap below runs on `eventLoop`, so the handshake handler completes this promise there.
+        let handshake = tls.map { _ in eventLoop.makePromise(of: Void.self) }
         let channel: any Channel
         let handler: NIOLoopBound<RedisChannelHandler>
         do {
@@ -54,20 +75,34 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(limits: limits))
+                        let pipeline = channel.pipeline.syncOperations
+                        if let tls, let handshake {
+                            try pipeline.addHandler(try tls.makeHandler())
+                            try pipeline.addHandler(RedisTLSHandshakeHandler(setup: tls, promise: handshake))
+                        } else {
+                            try pipeline.addHandler(RedisPlainConnectionGuard(peer: peer))
+                        }
+                        try pipeline.addHandler(RedisChannelHandler(limits: limits))
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port)
                 .get()
+        } catch {
+            handshake?.fail(error)
+            if let error = error as? RedisError { throw error }
+            throw RedisError(code: .connectFailed, message: "cannot connect to \(peer)", underlying: error)
+        }
+        do {
+            // A failed handshake closes the channel, which removes its handlers: wait for it before looking them up.
+            try await handshake?.futureResult.get()
             handler = try await channel.eventLoop.submit {
                 NIOLoopBound(try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self), eventLoop: channel.eventLoop)
             }.get()
         } catch {
+            channel.close(promise: nil)
+            if let error = error as? RedisError { throw error }
             throw RedisError(
-                code: .connectFailed,
-                message: "cannot connect to \(configuration.host):\(configuration.port)",
-                underlying: error
-            )
+                code: .connectFailed, message: "the connection to \(peer) closed while opening", underlying: error)
         }
         let connection = RedisConnection(
             id: id, channel: channel, handler: handler, commandTimeout: configuration.commandTimeout.timeAmount,
@@ -84,11 +119,16 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                 for reply in replies { _ = try reply.get() }
             } catch {
                 connection.close()
-                if error.code == .server { throw error }
+                if error.code == .server || error.code == .tls { throw error }
                 throw RedisError(code: .connectFailed, message: "connection setup failed: \(error.message)", underlying: error)
             }
         }
-        logger.debug("connected to Redis", metadata: ["redis.host": "\(configuration.host)", "redis.port": "\(configuration.port)"])
+        logger.debug(
+            "connected to Redis",
+            metadata: [
+                "redis.host": "\(configuration.host)", "redis.port": "\(configuration.port)",
+                "redis.tls": "\(tls == nil ? "off" : "on")",
+            ])
         return connection
     }
 

@@ -17,6 +17,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case unexpectedResponse
             case poolShutdown
             case cancelled
+            case tls
         }
 
         private let base: Base
@@ -38,6 +39,11 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let poolShutdown = Code(.poolShutdown)
         /// The calling task was cancelled.
         public static let cancelled = Code(.cancelled)
+        /// TLS could not protect the connection (``RedisConfiguration/tls``): the server's certificate did not
+        /// verify (the message says whether the chain or the name failed, and what to set), the TLS handshake
+        /// failed or did not finish (e.g. the server does not speak TLS on that port), a TLS file could not be read,
+        /// or a plain connection got a TLS answer (the port requires TLS).
+        public static let tls = Code(.tls)
 
         /// The code's name, e.g. `timeout`.
         public var description: String { self.base.rawValue }

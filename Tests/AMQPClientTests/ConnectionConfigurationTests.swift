@@ -47,10 +47,80 @@ final class ConnectionConfigurationTests: XCTestCase {
         XCTAssertEqual(ipv6.connectTimeout, .milliseconds(1500))
     }
 
+    func testPercentEncodedUserPasswordAndVhostAreDecodedPerRFC3986() throws {
+        let configuration = try AMQPConnectionConfiguration(
+            url: "amqp://ordersystem:p%2Fa%40s%23s%3Aw0rd@127.0.0.1:5672/")
+        XCTAssertEqual(configuration.username, "ordersystem")
+        XCTAssertEqual(configuration.password, "p/a@s#s:w0rd")
+        XCTAssertEqual(configuration.host, "127.0.0.1")
+        XCTAssertEqual(configuration.port, 5672)
+        XCTAssertEqual(configuration.virtualHost, "/")
+        XCTAssertNil(configuration.tls)
+
+        let encoded = try AMQPConnectionConfiguration(url: "amqp://us%C3%A9r%20x:a%25b%3F@h/orders%2Fv%3Fx?heartbeat=5")
+        XCTAssertEqual(encoded.username, "usér x")
+        XCTAssertEqual(encoded.password, "a%b?")
+        XCTAssertEqual(encoded.virtualHost, "orders/v?x")
+        XCTAssertEqual(encoded.heartbeat, 5)
+        // A raw ':' after the first one belongs to the password, and sub-delimiters may stay raw.
+        let raw = try AMQPConnectionConfiguration(url: "amqp://u:a:b!$&'()*+,;=c@h")
+        XCTAssertEqual(raw.password, "a:b!$&'()*+,;=c")
+    }
+
+    func testAmqpsMeansTLSOnPort5671WithTheURLsHostAsServerName() throws {
+        let tls = try AMQPConnectionConfiguration(url: "amqps://u:p@broker.example/v")
+        XCTAssertEqual(tls.port, 5671)
+        XCTAssertEqual(tls.tls, AMQPConnectionConfiguration.TLS())
+        XCTAssertNil(tls.tls?.serverName, "no server name: the host, broker.example, is verified")
+        XCTAssertEqual(tls.host, "broker.example")
+        XCTAssertEqual(try AMQPConnectionConfiguration(url: "AMQPS://h:5999").port, 5999)
+        XCTAssertNotNil(try AMQPConnectionConfiguration(url: "AMQPS://h:5999").tls)
+
+        let plain = try AMQPConnectionConfiguration(url: "amqp://u:p@broker.example/v")
+        XCTAssertEqual(plain.port, 5672)
+        XCTAssertNil(plain.tls)
+        XCTAssertNil(AMQPConnectionConfiguration().tls, "plain text is the default")
+        XCTAssertEqual(AMQPConnectionConfiguration().port, 5672)
+        XCTAssertEqual(AMQPConnectionConfiguration(tls: .init(caFile: "ca.pem")).port, 5671)
+        XCTAssertEqual(AMQPConnectionConfiguration(port: 6000, tls: .init()).port, 6000)
+    }
+
+    func testRawReservedCharactersInTheCredentialsAreRefusedSayingWhatToEncodeWithoutThePassword() {
+        let password = "p/a@s#s:w0rd"
+        let urls = [
+            "amqp://ordersystem:\(password)@127.0.0.1:5672/",
+            "amqps://ordersystem:\(password)@127.0.0.1/",
+            "amqp://ordersystem:\(password)@127.0.0.1:5672/vhost?heartbeat=5",
+        ]
+        for url in urls {
+            XCTAssertThrowsError(try AMQPConnectionConfiguration(url: url), url) { error in
+                let text = "\(error)"
+                XCTAssertEqual((error as? AMQPError)?.code, .invalidArgument, text)
+                XCTAssertTrue(text.contains("percent-encoded"), text)
+                XCTAssertTrue(text.contains("'/' (%2F)"), text)
+                XCTAssertTrue(text.contains("'#' (%23)"), text)
+                XCTAssertFalse(text.contains("ordersystem:"), text)
+                for piece in TestEnvironment.pieces(of: password) {
+                    XCTAssertFalse(text.contains(piece), "'\(piece)' of the password in: \(text)")
+                }
+            }
+        }
+        // Each of '/', '?', '#', '@' and a space alone.
+        for raw in ["top/secret", "top?secret", "top#secret", "top@secret", "top secret"] {
+            XCTAssertThrowsError(try AMQPConnectionConfiguration(url: "amqp://u:\(raw)@h/"), raw) { error in
+                let text = "\(error)"
+                XCTAssertEqual((error as? AMQPError)?.code, .invalidArgument, text)
+                XCTAssertTrue(text.contains("percent-encode"), text)
+                XCTAssertFalse(text.contains("top") || text.contains("secret"), text)
+            }
+        }
+    }
+
     func testInvalidURLsAreRefusedWithoutShowingThePassword() {
         let urls = [
-            "amqps://u:topsecret@h/", "http://u:topsecret@h/", "amqp://u:topsecret@h:99999/", "amqp://u:topsecret@h:x/",
-            "amqp://u:top%ZZsecret@h/", "no-scheme-topsecret",
+            "http://u:topsecret@h/", "amqp://u:topsecret@h:99999/", "amqp://u:topsecret@h:x/",
+            "amqp://u:top%ZZsecret@h/", "no-scheme-topsecret", "amqp://u:topsecret/", "amqp://u:topsecret",
+            "topsecret://h/", "amqp://h/v#topsecret",
         ]
         for url in urls {
             XCTAssertThrowsError(try AMQPConnectionConfiguration(url: url), url) { error in
@@ -65,5 +135,13 @@ final class ConnectionConfigurationTests: XCTestCase {
         XCTAssertFalse(configuration.description.contains("hunter2"))
         XCTAssertFalse("\(configuration)".contains("hunter2"))
         XCTAssertTrue(configuration.description.contains("user@h:1"))
+
+        var tls = try AMQPConnectionConfiguration(url: "amqps://user:hunter2@h/v")
+        tls.tls?.caFile = "/etc/ca.pem"
+        tls.tls?.serverName = "broker.internal"
+        XCTAssertFalse(tls.description.contains("hunter2"), tls.description)
+        XCTAssertTrue(tls.description.hasPrefix("amqps://user@h:5671"), tls.description)
+        XCTAssertTrue(tls.description.contains("CA file /etc/ca.pem"), tls.description)
+        XCTAssertTrue(tls.description.contains("server name broker.internal"), tls.description)
     }
 }

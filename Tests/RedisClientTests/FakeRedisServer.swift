@@ -20,6 +20,8 @@ final class FakeRedisServer: Sendable {
         var closed = 0
         /// Command names received, per connection (numbered from 0 in accept order).
         var commandsByConnection: [Int: [String]] = [:]
+        /// Whole commands (name and arguments) received, per connection.
+        var commandLinesByConnection: [Int: [[String]]] = [:]
     }
 
     /// Shared by the server and its connection handlers.
@@ -96,10 +98,12 @@ private final class FakeRedisHandler: ChannelInboundHandler {
         var bytes = self.unwrapInboundIn(data)
         self.received.writeBuffer(&bytes)
         var names: [String] = []
+        var lines: [[String]] = []
         var reply = context.channel.allocator.buffer(capacity: 64)
         while let command = try? self.parser.next(from: &self.received) {
             let name = command.array?.first?.string?.uppercased() ?? "?"
             names.append(name)
+            lines.append(command.array?.map { $0.string ?? "?" } ?? [])
             switch name {
             case "PING": reply.writeString("+PONG\r\n")
             case "GET": reply.writeString("$-1\r\n")
@@ -107,7 +111,10 @@ private final class FakeRedisHandler: ChannelInboundHandler {
             }
         }
         let number = self.number
-        self.recorder.update { $0.commandsByConnection[number, default: []].append(contentsOf: names) }
+        self.recorder.update { statistics in
+            statistics.commandsByConnection[number, default: []].append(contentsOf: names)
+            statistics.commandLinesByConnection[number, default: []].append(contentsOf: lines)
+        }
         if self.behaviour == .answer, reply.readableBytes > 0 {
             context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
         }

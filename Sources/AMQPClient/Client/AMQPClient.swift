@@ -90,6 +90,9 @@ public final class AMQPClient: Service, Sendable {
         var nextConsumerID = 0
         var shuttingDown = false
         var running = false
+        /// Why the latest connection attempt failed, until one succeeds: told by ``waitUntilConnected(timeout:)``
+        /// instead of a bare timeout (e.g. a certificate that does not verify).
+        var lastConnectError: (any Error)?
     }
 
     private let configuration: AMQPConnectionConfiguration
@@ -117,12 +120,17 @@ public final class AMQPClient: Service, Sendable {
     /// Whether a connection is up and restored.
     public var isConnected: Bool { self.state.withLock { $0.publishChannel != nil } }
 
-    /// Waits until the client is connected, or throws ``AMQPError/Code/timeout``.
+    /// Waits until the client is connected, or throws ``AMQPError/Code/timeout`` with the reason the latest attempt
+    /// failed, if any.
     public func waitUntilConnected(timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while !self.isConnected {
             guard ContinuousClock.now < deadline else {
-                throw AMQPError(code: .timeout, message: "not connected to \(self.configuration) after \(timeout)")
+                let lastError = self.state.withLock { $0.lastConnectError }
+                throw AMQPError(
+                    code: .timeout,
+                    message: "not connected to \(self.configuration) after \(timeout)"
+                        + (lastError.map { "; last attempt: \($0)" } ?? ""))
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -184,8 +192,10 @@ public final class AMQPClient: Service, Sendable {
                 }
                 if attempt > 0 { self.logger.info("AMQP connection recovered", metadata: ["attempts": "\(attempt)"]) }
                 attempt = 0
+                self.state.withLock { $0.lastConnectError = nil }
                 await self.serve(connection, events: &events)
             } catch {
+                self.state.withLock { $0.lastConnectError = error }
                 attempt += 1
                 if attempt == 1 || attempt % 10 == 0 {
                     self.logger.warning(

@@ -49,9 +49,10 @@ public final class AMQPConnection: Sendable {
     /// The event loop the connection runs on.
     public var eventLoop: any EventLoop { self.nioChannel.eventLoop }
 
-    /// Connects, authenticates and opens the virtual host, or throws ``AMQPError`` (`timeout`,
-    /// `authenticationFailed`, `connectionClosed`, `brokerClosedConnection`, ...) within the configuration's
-    /// `connectTimeout`.
+    /// Connects (with TLS when ``AMQPConnectionConfiguration/tls`` is set, e.g. by an `amqps://` URL), authenticates
+    /// and opens the virtual host, or throws ``AMQPError`` (`timeout`, `tls`, `authenticationFailed`,
+    /// `connectionClosed`, `brokerClosedConnection`, ...) within the configuration's `connectTimeout`. No error or log
+    /// line contains the password.
     public static func connect(
         configuration: AMQPConnectionConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -61,6 +62,10 @@ public final class AMQPConnection: Sendable {
         logger[metadataKey: "amqp_connection"] = "\(configuration.host):\(configuration.port)"
         let shared = AMQPConnectionSharedState()
         let connectLogger = logger
+        let peer = "\(configuration.host):\(configuration.port)"
+        let tls = try configuration.tls.map { settings throws(AMQPError) in
+            try AMQPTLSSetup(configuration: configuration, tls: settings)
+        }
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -71,6 +76,12 @@ public final class AMQPConnection: Sendable {
                     let handler = AMQPConnectionHandler(
                         configuration: configuration, eventLoop: channel.eventLoop, shared: shared,
                         logger: connectLogger)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler())
+                        try channel.pipeline.syncOperations.addHandler(AMQPTLSHandshakeHandler(setup: tls))
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(AMQPPlainConnectionGuard(peer: peer))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: configuration.frameMax)))
                     try channel.pipeline.syncOperations.addHandler(handler)

@@ -123,12 +123,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
 
     // MARK: requests (on the event loop)
 
-    /// Fails the handshake if it has not finished after `timeout`.
+    /// Fails the handshake if it has not finished after `timeout`; with a TLS error when it is the TLS handshake that
+    /// has not finished (its handler is still in the pipeline).
     func startConnectTimeout(_ timeout: TimeAmount) {
         guard let context else { return }
         context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             guard !self.connectDone else { return }
-            self.run([.closeConnection(AMQPError(code: .timeout, message: "the AMQP handshake timed out"))])
+            let tlsError = (try? context.pipeline.syncOperations.handler(type: AMQPTLSHandshakeHandler.self))?
+                .timeoutError
+            self.run([.closeConnection(tlsError ?? AMQPError(code: .timeout, message: "the AMQP handshake timed out"))])
         }
     }
 
