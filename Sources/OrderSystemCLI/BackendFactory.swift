@@ -188,6 +188,11 @@ enum BackendFactory {
             database: database.name
         )
         configuration.connectionInitialization = MySQLSession.initialization
+        configuration.tls = MySQLConfiguration.TLS(
+            mode: database.tls.mode, caFile: database.tls.caFile, certificateFile: database.tls.certificateFile,
+            keyFile: database.tls.keyFile)
+        configuration.serverPublicKeyPEM = database.tls.serverPublicKeyPEM
+        configuration.allowPublicKeyRetrieval = database.tls.allowPublicKeyRetrieval
         configuration.pool.maximumConnections = settings.databasePoolSize
         configuration.queryTimeout = settings.databaseQueryTimeout
         // A request fails fast (a 503) when MySQL is unreachable or the pool stays busy, rather than hanging.
@@ -227,13 +232,19 @@ enum BackendFactory {
         let client = RedisClient(
             configuration: RedisConfiguration(
                 host: settings.redisHost, port: settings.redisPort, password: settings.redisPassword,
+                username: settings.redisUsername,
+                tls: settings.redisTLS.map {
+                    RedisConfiguration.TLS(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile)
+                },
                 commandTimeout: settings.cacheTimeout * 10
             ),
             logger: logger
         )
         let running = BackgroundService(client)
         closers.append { await running.stop() }
-        logger.info("connecting to Redis", metadata: ["address": "\(settings.redisHost):\(settings.redisPort)"])
+        logger.info(
+            "connecting to Redis",
+            metadata: ["address": "\(settings.redisHost):\(settings.redisPort)", "tls": "\(settings.redisTLS != nil)"])
         return client
     }
 

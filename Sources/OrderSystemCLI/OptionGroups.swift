@@ -38,8 +38,23 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "How long start-up waits for MySQL to answer (migrations run first). (env: DB_CONNECT_TIMEOUT; default: 30s)")
     public var dbConnectTimeout: String?
 
-    @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD only)")
+    @Option(help: "Redis host. (env: REDIS_HOST; default: localhost; the password is read from REDIS_PASSWORD or REDIS_PASSWORD_FILE only)")
     public var redisHost: String?
+
+    @Option(help: "Redis ACL user, sent with the password (AUTH user password). (env: REDIS_USERNAME; default: none)")
+    public var redisUsername: String?
+
+    @Option(help: "TLS to Redis, the server's certificate and name verified: true or false. (env: REDIS_TLS; default: false)")
+    public var redisTls: Bool?
+
+    @Option(help: "CA certificate (PEM file) that signed Redis's certificate; default: the system's trust roots. (env: REDIS_TLS_CA)")
+    public var redisTlsCa: String?
+
+    @Option(help: "Client certificate (PEM file) for Redis, when it checks clients. (env: REDIS_TLS_CERT)")
+    public var redisTlsCert: String?
+
+    @Option(help: "Private key (PEM file) of the Redis client certificate. (env: REDIS_TLS_KEY)")
+    public var redisTlsKey: String?
 
     @Option(help: "Longest a Redis call may take before it counts as a miss; repeated failures open a circuit breaker. (env: CACHE_TIMEOUT; default: 100ms)")
     public var cacheTimeout: String?
@@ -47,8 +62,17 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "Redis port. (env: REDIS_PORT; default: 6379)")
     public var redisPort: Int?
 
-    @Option(help: "RabbitMQ URL; a bare trailing slash means vhost '/'. (env: RABBITMQ_URL; default: amqp://guest:guest@localhost:5672/)")
+    @Option(help: "RabbitMQ URL, amqp:// or amqps:// (TLS, port 5671), user and password percent-encoded; a bare trailing slash means vhost '/'. Prefer the environment: an argument is visible to every user of the machine. (env: RABBITMQ_URL or RABBITMQ_URL_FILE; default: amqp://guest:guest@localhost:5672/)")
     public var rabbitmqURL: String?
+
+    @Option(help: "CA certificate (PEM file) that signed RabbitMQ's certificate, for amqps://; default: the system's trust roots. (env: RABBITMQ_TLS_CA)")
+    public var rabbitmqTlsCa: String?
+
+    @Option(help: "Client certificate (PEM file) for RabbitMQ, when it checks clients. (env: RABBITMQ_TLS_CERT)")
+    public var rabbitmqTlsCert: String?
+
+    @Option(help: "Private key (PEM file) of the RabbitMQ client certificate. (env: RABBITMQ_TLS_KEY)")
+    public var rabbitmqTlsKey: String?
 
     @Option(help: "How long start-up waits for RabbitMQ's first connection. (env: BROKER_CONNECT_TIMEOUT; default: 30s)")
     public var brokerConnectTimeout: String?
@@ -115,11 +139,29 @@ public struct DatabaseOptions: ParsableArguments {
     @Option(help: "MySQL port. (env: DB_PORT; default: 3306)")
     public var dbPort: Int?
 
-    @Option(help: "MySQL user. (env: DB_USER; default: the service's original user; the password is read from DB_PASSWORD only)")
+    @Option(help: "MySQL user. (env: DB_USER; default: the service's original user; the password is read from DB_PASSWORD or DB_PASSWORD_FILE only)")
     public var dbUser: String?
 
     @Option(help: "MySQL database. (env: DB_NAME; default: the service's original database)")
     public var dbName: String?
+
+    @Option(help: "MySQL TLS: disabled, preferred (TLS when the server offers it, not verified), required (not verified), verify-ca, verify-identity. (env: DB_TLS_MODE; default: preferred)")
+    public var dbTlsMode: String?
+
+    @Option(help: "CA certificate (PEM file) that signed the MySQL server's certificate; default: the system's trust roots. (env: DB_TLS_CA)")
+    public var dbTlsCa: String?
+
+    @Option(help: "Client certificate (PEM file) for MySQL. (env: DB_TLS_CERT)")
+    public var dbTlsCert: String?
+
+    @Option(help: "Private key (PEM file) of the MySQL client certificate. (env: DB_TLS_KEY)")
+    public var dbTlsKey: String?
+
+    @Option(help: "The MySQL server's RSA public key (PEM file), pinned: without TLS, caching_sha2_password encrypts the password to this key only. (env: DB_SERVER_PUBLIC_KEY)")
+    public var dbServerPublicKey: String?
+
+    @Option(help: "Without TLS and without a pinned key, ask the MySQL server for its RSA key (a server in the middle could answer): true or false. (env: DB_ALLOW_PUBLIC_KEY_RETRIEVAL; default: false)")
+    public var dbAllowPublicKeyRetrieval: Bool?
 
     public init() {}
 }
@@ -133,11 +175,29 @@ public struct SystemDatabaseOptions: ParsableArguments {
     @Option(help: "Order database port. (env: ORDER_DB_PORT, then DB_PORT; default: 3306)")
     public var orderDbPort: Int?
 
-    @Option(help: "Order database user. (env: ORDER_DB_USER; default: orderuser; password from ORDER_DB_PASSWORD, default orderpass)")
+    @Option(help: "Order database user. (env: ORDER_DB_USER; default: orderuser; password from ORDER_DB_PASSWORD or ORDER_DB_PASSWORD_FILE, default orderpass)")
     public var orderDbUser: String?
 
     @Option(help: "Order database name. (env: ORDER_DB_NAME; default: order_db)")
     public var orderDbName: String?
+
+    @Option(help: "Order database TLS mode, as --db-tls-mode. (env: ORDER_DB_TLS_MODE, then DB_TLS_MODE; default: preferred)")
+    public var orderDbTlsMode: String?
+
+    @Option(help: "Order database CA certificate (PEM file). (env: ORDER_DB_TLS_CA, then DB_TLS_CA)")
+    public var orderDbTlsCa: String?
+
+    @Option(help: "Order database client certificate (PEM file). (env: ORDER_DB_TLS_CERT, then DB_TLS_CERT)")
+    public var orderDbTlsCert: String?
+
+    @Option(help: "Order database client key (PEM file). (env: ORDER_DB_TLS_KEY, then DB_TLS_KEY)")
+    public var orderDbTlsKey: String?
+
+    @Option(help: "Order database server's RSA public key (PEM file), pinned. (env: ORDER_DB_SERVER_PUBLIC_KEY, then DB_SERVER_PUBLIC_KEY)")
+    public var orderDbServerPublicKey: String?
+
+    @Option(help: "Order database: ask the server for its RSA key without TLS. (env: ORDER_DB_ALLOW_PUBLIC_KEY_RETRIEVAL, then DB_ALLOW_PUBLIC_KEY_RETRIEVAL; default: false)")
+    public var orderDbAllowPublicKeyRetrieval: Bool?
 
     @Option(help: "Analytics database host. (env: ANALYTICS_DB_HOST, then DB_HOST; default: localhost)")
     public var analyticsDbHost: String?
@@ -145,11 +205,29 @@ public struct SystemDatabaseOptions: ParsableArguments {
     @Option(help: "Analytics database port. (env: ANALYTICS_DB_PORT, then DB_PORT; default: 3306)")
     public var analyticsDbPort: Int?
 
-    @Option(help: "Analytics database user. (env: ANALYTICS_DB_USER; default: analyticsuser; password from ANALYTICS_DB_PASSWORD, default analyticspass)")
+    @Option(help: "Analytics database user. (env: ANALYTICS_DB_USER; default: analyticsuser; password from ANALYTICS_DB_PASSWORD or ANALYTICS_DB_PASSWORD_FILE, default analyticspass)")
     public var analyticsDbUser: String?
 
     @Option(help: "Analytics database name. (env: ANALYTICS_DB_NAME; default: analytics_db)")
     public var analyticsDbName: String?
+
+    @Option(help: "Analytics database TLS mode, as --db-tls-mode. (env: ANALYTICS_DB_TLS_MODE, then DB_TLS_MODE; default: preferred)")
+    public var analyticsDbTlsMode: String?
+
+    @Option(help: "Analytics database CA certificate (PEM file). (env: ANALYTICS_DB_TLS_CA, then DB_TLS_CA)")
+    public var analyticsDbTlsCa: String?
+
+    @Option(help: "Analytics database client certificate (PEM file). (env: ANALYTICS_DB_TLS_CERT, then DB_TLS_CERT)")
+    public var analyticsDbTlsCert: String?
+
+    @Option(help: "Analytics database client key (PEM file). (env: ANALYTICS_DB_TLS_KEY, then DB_TLS_KEY)")
+    public var analyticsDbTlsKey: String?
+
+    @Option(help: "Analytics database server's RSA public key (PEM file), pinned. (env: ANALYTICS_DB_SERVER_PUBLIC_KEY, then DB_SERVER_PUBLIC_KEY)")
+    public var analyticsDbServerPublicKey: String?
+
+    @Option(help: "Analytics database: ask the server for its RSA key without TLS. (env: ANALYTICS_DB_ALLOW_PUBLIC_KEY_RETRIEVAL, then DB_ALLOW_PUBLIC_KEY_RETRIEVAL; default: false)")
+    public var analyticsDbAllowPublicKeyRetrieval: Bool?
 
     public init() {}
 }

@@ -10,11 +10,23 @@ enum RabbitMQConnector {
     static func connect(
         _ settings: BackendSettings, logger: Logger
     ) async throws -> (client: AMQPClient, running: BackgroundService) {
-        let configuration: AMQPConnectionConfiguration
+        var configuration: AMQPConnectionConfiguration
         do {
             configuration = try AMQPConnectionConfiguration(url: settings.rabbitmqURL)
         } catch {
-            throw UnsupportedBackendError(description: "RABBITMQ_URL is not a valid amqp:// URL: \(error)")
+            // The error never repeats the URL (it may hold a password).
+            throw UnsupportedBackendError(
+                description: "\(settings.rabbitmqURLSource) is not a valid amqp:// or amqps:// URL: \(error)")
+        }
+        let files = settings.rabbitmqTLS
+        if var tls = configuration.tls {
+            tls.caFile = files.caFile
+            tls.certificateFile = files.certificateFile
+            tls.keyFile = files.keyFile
+            configuration.tls = tls
+        } else if !files.isEmpty {
+            throw UnsupportedBackendError(
+                description: "RABBITMQ_TLS_CA, RABBITMQ_TLS_CERT or RABBITMQ_TLS_KEY is set but the URL is amqp://: use amqps:// for TLS")
         }
         let client = AMQPClient(configuration: configuration, logger: logger)
         let running = BackgroundService(client)

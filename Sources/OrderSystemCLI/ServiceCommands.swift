@@ -122,6 +122,7 @@ enum SingleService {
                 try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
             }
             let logger = ServiceLogging.logger(service: name.rawValue, level: configuration.logLevel)
+            CredentialWarnings.log(configuration, service: name, logger: logger)
             var closers: [@Sendable () async -> Void] = []
             let application: any Service
             do {

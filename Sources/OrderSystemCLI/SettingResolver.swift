@@ -33,6 +33,39 @@ public struct SettingResolver: Sendable {
         flag ?? self.lookup(names)?.value
     }
 
+    /// A secret (a password, a URL holding one) from the environment only: the first of `names` that is set, either
+    /// as `NAME` or as `NAME_FILE` (a file holding it, as container and Kubernetes secrets are mounted; one trailing
+    /// newline is dropped). Setting both of one name is an error, and so is a file that cannot be read; neither
+    /// error shows the secret.
+    public func secret(env names: [String]) throws -> String? {
+        for name in names {
+            let direct = self.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+            let file = self.environment["\(name)_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            switch (direct, file) {
+            case (.some, .some):
+                throw ValidationError("\(name) and \(name)_FILE are both set: set one of them")
+            case (.some(let value), nil):
+                return value
+            case (nil, .some(let path)):
+                return try SettingFile.read(path, variable: "\(name)_FILE")
+            case (nil, nil):
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// A true/false setting (`true`, `false`, `1`, `0`, `yes`, `no`, `on`, `off`).
+    public func bool(_ flag: Bool?, option: String, env names: [String], default defaultValue: Bool) throws -> Bool {
+        if let flag { return flag }
+        guard let found = self.lookup(names) else { return defaultValue }
+        switch found.value.trimmingWhitespace().lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ValidationError("\(found.name)='\(found.value)' is not true or false")
+        }
+    }
+
     /// An integer setting within `range`.
     public func int(
         _ flag: Int?,

@@ -13,6 +13,8 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
     public var user: String
     public var password: String
     public var name: String
+    /// TLS and the RSA key policy.
+    public var tls = DatabaseTLSSettings()
 
     /// Creates settings.
     public init(host: String, port: Int, user: String, password: String, name: String) {
@@ -37,13 +39,21 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
 
     /// A single-service command: the original's plain `DB_*` variables.
     static func plain(_ service: Service, options: DatabaseOptions, resolver: SettingResolver) throws -> DatabaseSettings {
-        DatabaseSettings(
+        let password = try resolver.secret(env: ["DB_PASSWORD"])
+        var settings = DatabaseSettings(
             host: resolver.string(options.dbHost, env: ["DB_HOST"], default: "localhost"),
             port: try resolver.port(options.dbPort, option: "db-port", env: ["DB_PORT"], default: 3306),
             user: resolver.string(options.dbUser, env: ["DB_USER"], default: service.defaultUser),
-            password: resolver.string(nil, env: ["DB_PASSWORD"], default: service.defaultPassword),
+            password: password ?? service.defaultPassword,
             name: resolver.string(options.dbName, env: ["DB_NAME"], default: service.defaultName)
         )
+        settings.tls = try DatabaseTLSSettings.resolve(
+            .init(
+                mode: options.dbTlsMode, caFile: options.dbTlsCa, certificateFile: options.dbTlsCert,
+                keyFile: options.dbTlsKey, serverPublicKeyFile: options.dbServerPublicKey,
+                allowPublicKeyRetrieval: options.dbAllowPublicKeyRetrieval),
+            prefixes: ["DB_"], resolver: resolver)
+        return settings
     }
 
     /// `all` and `migrate all`: the prefixed variables, then the shared host and port, then the defaults.
@@ -53,16 +63,21 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
         port: Int?,
         user: String?,
         name: String?,
+        tls: DatabaseTLSSettings.Flags,
         resolver: SettingResolver
     ) throws -> DatabaseSettings {
         let prefix = service.prefix
-        return DatabaseSettings(
+        let password = try resolver.secret(env: ["\(prefix)_DB_PASSWORD"])
+        var settings = DatabaseSettings(
             host: resolver.string(host, env: ["\(prefix)_DB_HOST", "DB_HOST"], default: "localhost"),
             port: try resolver.port(port, option: "\(prefix.lowercased())-db-port", env: ["\(prefix)_DB_PORT", "DB_PORT"], default: 3306),
             user: resolver.string(user, env: ["\(prefix)_DB_USER"], default: service.defaultUser),
-            password: resolver.string(nil, env: ["\(prefix)_DB_PASSWORD"], default: service.defaultPassword),
+            password: password ?? service.defaultPassword,
             name: resolver.string(name, env: ["\(prefix)_DB_NAME"], default: service.defaultName)
         )
+        // As host and port: each database's own variables first, then the shared ones (one server, usually).
+        settings.tls = try DatabaseTLSSettings.resolve(tls, prefixes: ["\(prefix)_DB_", "DB_"], resolver: resolver)
+        return settings
     }
 
     static func system(_ service: Service, options: SystemDatabaseOptions, resolver: SettingResolver) throws -> DatabaseSettings {
@@ -70,12 +85,23 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
         case .order:
             return try .prefixed(
                 .order, host: options.orderDbHost, port: options.orderDbPort, user: options.orderDbUser,
-                name: options.orderDbName, resolver: resolver
+                name: options.orderDbName,
+                tls: .init(
+                    mode: options.orderDbTlsMode, caFile: options.orderDbTlsCa, certificateFile: options.orderDbTlsCert,
+                    keyFile: options.orderDbTlsKey, serverPublicKeyFile: options.orderDbServerPublicKey,
+                    allowPublicKeyRetrieval: options.orderDbAllowPublicKeyRetrieval),
+                resolver: resolver
             )
         case .analytics:
             return try .prefixed(
                 .analytics, host: options.analyticsDbHost, port: options.analyticsDbPort,
-                user: options.analyticsDbUser, name: options.analyticsDbName, resolver: resolver
+                user: options.analyticsDbUser, name: options.analyticsDbName,
+                tls: .init(
+                    mode: options.analyticsDbTlsMode, caFile: options.analyticsDbTlsCa,
+                    certificateFile: options.analyticsDbTlsCert, keyFile: options.analyticsDbTlsKey,
+                    serverPublicKeyFile: options.analyticsDbServerPublicKey,
+                    allowPublicKeyRetrieval: options.analyticsDbAllowPublicKeyRetrieval),
+                resolver: resolver
             )
         }
     }
@@ -92,7 +118,16 @@ public struct BackendSettings: Sendable {
     public var redisHost: String
     public var redisPort: Int
     public var redisPassword: String?
+    /// The Redis ACL user sent with the password; nil: the password alone.
+    public var redisUsername: String?
+    /// TLS to Redis; nil: plain (the default, as the original).
+    public var redisTLS: ServerTLSSettings?
     public var rabbitmqURL: String
+    /// Files for `amqps://` URLs (TLS itself comes from the scheme).
+    public var rabbitmqTLS = ServerTLSSettings()
+    /// Where the URL came from (`--rabbitmq-url`, `RABBITMQ_URL`, `RABBITMQ_URL_FILE` or the default), for the
+    /// warnings about passwords on the command line and default credentials.
+    public var rabbitmqURLSource = "default"
     public var brokerConnectTimeout: Duration
     public var cacheTimeout: Duration
     public var databasePoolSize: Int
@@ -115,7 +150,8 @@ public struct BackendSettings: Sendable {
     }
 
     static func resolve(_ options: CommonOptions, defaults: Defaults, resolver: SettingResolver) throws -> BackendSettings {
-        BackendSettings(
+        let urlSecret = try resolver.secret(env: ["RABBITMQ_URL"])
+        var settings = BackendSettings(
             store: try resolver.choice(options.store, option: "store", env: ["STORE"], default: defaults.store),
             cache: try resolver.choice(options.cache, option: "cache", env: ["CACHE"], default: defaults.cache),
             broker: try resolver.choice(options.broker, option: "broker", env: ["BROKER"], default: defaults.broker),
@@ -129,10 +165,8 @@ public struct BackendSettings: Sendable {
             ),
             redisHost: resolver.string(options.redisHost, env: ["REDIS_HOST"], default: "localhost"),
             redisPort: try resolver.port(options.redisPort, option: "redis-port", env: ["REDIS_PORT"], default: 6379),
-            redisPassword: resolver.optionalString(nil, env: ["REDIS_PASSWORD"]),
-            rabbitmqURL: resolver.string(
-                options.rabbitmqURL, env: ["RABBITMQ_URL"], default: "amqp://guest:guest@localhost:5672/"
-            ),
+            redisPassword: try resolver.secret(env: ["REDIS_PASSWORD"]),
+            rabbitmqURL: options.rabbitmqURL ?? urlSecret ?? "amqp://guest:guest@localhost:5672/",
             brokerConnectTimeout: try resolver.duration(
                 options.brokerConnectTimeout, option: "broker-connect-timeout", env: ["BROKER_CONNECT_TIMEOUT"],
                 default: .seconds(30)
@@ -153,6 +187,21 @@ public struct BackendSettings: Sendable {
                 options.dbConnectTimeout, option: "db-connect-timeout", env: ["DB_CONNECT_TIMEOUT"], default: .seconds(30)
             )
         )
+        settings.rabbitmqURLSource = options.rabbitmqURL != nil ? "--rabbitmq-url"
+            : urlSecret != nil ? (resolver.lookup(["RABBITMQ_URL"]) != nil ? "RABBITMQ_URL" : "RABBITMQ_URL_FILE") : "default"
+        settings.redisUsername = resolver.optionalString(options.redisUsername, env: ["REDIS_USERNAME"])
+        let redisFiles = try ServerTLSSettings.resolve(
+            ca: options.redisTlsCa, certificate: options.redisTlsCert, key: options.redisTlsKey, prefix: "REDIS",
+            resolver: resolver)
+        if try resolver.bool(options.redisTls, option: "redis-tls", env: ["REDIS_TLS"], default: false) {
+            settings.redisTLS = redisFiles
+        } else if !redisFiles.isEmpty {
+            throw ValidationError("REDIS_TLS_CA, REDIS_TLS_CERT or REDIS_TLS_KEY is set but REDIS_TLS is not true")
+        }
+        settings.rabbitmqTLS = try ServerTLSSettings.resolve(
+            ca: options.rabbitmqTlsCa, certificate: options.rabbitmqTlsCert, key: options.rabbitmqTlsKey,
+            prefix: "RABBITMQ", resolver: resolver)
+        return settings
     }
 }
 
