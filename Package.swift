@@ -38,6 +38,7 @@ let package = Package(
         .library(name: "MySQLClient", targets: ["MySQLClient"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
+        .library(name: "ClientTLS", targets: ["ClientTLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -155,9 +156,33 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        // TLS for the three protocol clients: the context from CA, certificate and key files, the name checks, the
+        // handshake handler and the explanations of failures, in each client's words.
+        .target(
+            name: "ClientTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder): NIO and
+        // logging only, so those test targets stay as light as the clients, without the application's runtime.
+        .target(
+            name: "ClientTestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ClientTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "MySQLClient",
             dependencies: [
+                "ClientTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -172,11 +197,11 @@ let package = Package(
         .target(
             name: "RedisClient",
             dependencies: [
+                "ClientTLS",
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -184,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "RedisClientTests",
             dependencies: [
-                "RedisClient", "TestSupport",
+                "RedisClient", "TestSupport", "ClientTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -196,10 +221,10 @@ let package = Package(
         .target(
             name: "AMQPClient",
             dependencies: [
+                "ClientTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -207,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "AMQPClientTests",
             dependencies: [
-                "AMQPClient",
+                "AMQPClient", "ClientTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -218,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "MySQLClientTests",
             dependencies: [
-                "MySQLClient",
+                "MySQLClient", "ClientTestSupport",
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -273,7 +298,7 @@ let package = Package(
             name: "OrderSystemTests",
             dependencies: [
                 "OrderSystemCLI", "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime",
-                "OrderEvents", "TestSupport", "MySQLClient",
+                "OrderEvents", "TestSupport", "ClientTestSupport", "MySQLClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -98,7 +98,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         // attempt with the same clear error.
         let tls = Result { () throws(RedisError) in
             try configuration.tls.map { settings throws(RedisError) in
-                try RedisTLSSetup(configuration: configuration, tls: settings)
+                try RedisTLS.setup(configuration: configuration, tls: settings)
             }
         }
         let pool = Pool(

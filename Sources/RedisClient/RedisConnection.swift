@@ -1,3 +1,4 @@
+import ClientTLS
 import Logging
 import NIOCore
 import NIOPosix
@@ -47,7 +48,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
         logger: Logger
     ) async throws(RedisError) -> RedisConnection {
         let tls = try configuration.tls.map { settings throws(RedisError) in
-            try RedisTLSSetup(configuration: configuration, tls: settings)
+            try RedisTLS.setup(configuration: configuration, tls: settings)
         }
         return try await Self.connect(
             configuration: configuration, tls: tls, id: id, eventLoop: eventLoop, logger: logger)
@@ -56,7 +57,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
     /// As the public `connect`, with the TLS context built once by the caller (the pool), not per connection.
     static func connect(
         configuration: RedisConfiguration,
-        tls: RedisTLSSetup?,
+        tls: ClientTLSSetup?,
         id: Int,
         eventLoop: any EventLoop,
         logger: Logger
@@ -77,10 +78,10 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
                         if let tls, let handshake {
-                            try pipeline.addHandler(try tls.makeHandler())
-                            try pipeline.addHandler(RedisTLSHandshakeHandler(setup: tls, promise: handshake))
+                            try pipeline.addHandlers(
+                                RedisTLS.handlers(setup: tls, configuration: configuration, promise: handshake))
                         } else {
-                            try pipeline.addHandler(RedisPlainConnectionGuard(peer: peer))
+                            try pipeline.addHandler(RedisTLS.plainConnectionGuard(peer: peer))
                         }
                         try pipeline.addHandler(RedisChannelHandler(limits: limits))
                     }

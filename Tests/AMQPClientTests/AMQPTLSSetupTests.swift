@@ -1,4 +1,5 @@
 import AMQPClient
+import ClientTestSupport
 import NIOCore
 import XCTest
 

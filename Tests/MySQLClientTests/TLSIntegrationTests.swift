@@ -1,5 +1,5 @@
+import ClientTestSupport
 import Logging
-import Synchronization
 import XCTest
 
 @testable import MySQLClient
@@ -253,7 +253,7 @@ final class TLSIntegrationTests: XCTestCase {
 
     func testNoLogLineOrErrorOfTheConnectAndAuthPathsContainsThePassword() async throws {
         let files = try TestTLSFiles.fromEnvironment()
-        let logs = RecordedLogs()
+        let logs = LogRecorder()
         let password = "s3cret-\(UInt32.random(in: 0...UInt32.max))"
         var errors: [String] = []
         let attempts: [MySQLConfiguration.TLS] = [
@@ -263,7 +263,7 @@ final class TLSIntegrationTests: XCTestCase {
         ]
         for tls in attempts {
             do {
-                let connection = try await self.connect(tls, password: password, logger: logs.logger)
+                let connection = try await self.connect(tls, password: password, logger: logs.logger())
                 connection.close()
             } catch {
                 errors.append("\(error)")
@@ -272,43 +272,16 @@ final class TLSIntegrationTests: XCTestCase {
         // The pool logs failed attempts too.
         var configuration = try self.configuration(.init(mode: .preferred), password: password)
         configuration.pool.circuitBreakerTripAfter = .milliseconds(300)
-        let client = MySQLClient(configuration: configuration, logger: logs.logger)
+        let client = MySQLClient(configuration: configuration, logger: logs.logger())
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             do { try await client.query("SELECT 1") } catch { errors.append("\(error)") }
         }
         XCTAssertEqual(errors.count, attempts.count + 1, "\(errors)")
-        XCTAssertFalse(logs.lines.isEmpty, "debug logging was recorded")
-        for line in errors + logs.lines {
+        XCTAssertFalse(logs.all.isEmpty, "debug logging was recorded")
+        for line in errors + logs.all {
             XCTAssertFalse(line.contains(password), line)
-        }
-    }
-}
-
-/// Every log line (message and metadata) at trace level and above.
-final class RecordedLogs: Sendable {
-    private let storage = Mutex<[String]>([])
-
-    var lines: [String] { self.storage.withLock { $0 } }
-
-    var logger: Logger {
-        var logger = Logger(label: "mysql-tls-tests") { _ in Handler(logs: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    private struct Handler: LogHandler {
-        let logs: RecordedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let line = "\(event.level) \(event.message) \(self.metadata) \(event.metadata ?? [:])"
-            self.logs.storage.withLock { $0.append(line) }
         }
     }
 }

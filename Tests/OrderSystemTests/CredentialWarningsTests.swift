@@ -1,29 +1,11 @@
 import ArgumentParser
+import ClientTestSupport
 import Logging
 @testable import OrderSystemCLI
-import Synchronization
 import XCTest
 
 /// The start-up warnings about credentials: each says what to set and none shows a password.
 final class CredentialWarningsTests: XCTestCase {
-    private final class Lines: Sendable {
-        let messages = Mutex<[String]>([])
-    }
-
-    private struct Handler: LogHandler {
-        let lines: Lines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            self.lines.messages.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
-        }
-    }
-
     private func warnings(
         _ service: ServiceName, arguments: [String] = [], _ environment: [String: String]
     ) throws -> [String] {
@@ -33,9 +15,9 @@ final class CredentialWarningsTests: XCTestCase {
         case .analytics: configuration = try AnalyticsServiceCommand.parse(arguments).resolve(environment: environment)
         case .notification: configuration = try NotificationWorkerCommand.parse(arguments).resolve(environment: environment)
         }
-        let lines = Lines()
-        CredentialWarnings.log(configuration, service: service, logger: Logger(label: "test") { _ in Handler(lines: lines) })
-        return lines.messages.withLock { $0 }
+        let recorder = LogRecorder()
+        CredentialWarnings.log(configuration, service: service, logger: recorder.logger())
+        return recorder.all
     }
 
     func testTheOriginalsDefaultPasswordsAgainstAnotherMachineAreWarnedAbout() throws {

@@ -64,7 +64,7 @@ public final class AMQPConnection: Sendable {
         let connectLogger = logger
         let peer = "\(configuration.host):\(configuration.port)"
         let tls = try configuration.tls.map { settings throws(AMQPError) in
-            try AMQPTLSSetup(configuration: configuration, tls: settings)
+            try AMQPTLS.setup(configuration: configuration, tls: settings)
         }
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(configuration.connectTimeout)
@@ -77,10 +77,10 @@ public final class AMQPConnection: Sendable {
                         configuration: configuration, eventLoop: channel.eventLoop, shared: shared,
                         logger: connectLogger)
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler())
-                        try channel.pipeline.syncOperations.addHandler(AMQPTLSHandshakeHandler(setup: tls))
+                        try channel.pipeline.syncOperations.addHandlers(
+                            AMQPTLS.handlers(setup: tls, configuration: configuration))
                     } else {
-                        try channel.pipeline.syncOperations.addHandler(AMQPPlainConnectionGuard(peer: peer))
+                        try channel.pipeline.syncOperations.addHandler(AMQPTLS.plainConnectionGuard(peer: peer))
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(AMQPFrameDecoder(maxFrameSize: configuration.frameMax)))

@@ -1,3 +1,4 @@
+import ClientTLS
 import Logging
 import NIOCore
 import Synchronization
@@ -129,8 +130,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
         guard let context else { return }
         context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             guard !self.connectDone else { return }
-            let tlsError = (try? context.pipeline.syncOperations.handler(type: AMQPTLSHandshakeHandler.self))?
-                .timeoutError
+            let tlsError = (try? context.pipeline.syncOperations.handler(type: ClientTLSHandshakeHandler.self))?
+                .timeoutError.map { AMQPError($0) }
             self.run([.closeConnection(tlsError ?? AMQPError(code: .timeout, message: "the AMQP handshake timed out"))])
         }
     }
