@@ -35,9 +35,9 @@ public struct SettingResolver: Sendable {
 
     /// A secret (a password, a URL holding one) from the environment only: the first of `names` that is set, either
     /// as `NAME` or as `NAME_FILE` (a file holding it, as container and Kubernetes secrets are mounted; one trailing
-    /// newline is dropped). Setting both of one name is an error, and so is a file that cannot be read; neither
-    /// error shows the secret.
-    public func secret(env names: [String]) throws -> String? {
+    /// newline is dropped), with the variable it came from. Setting both of one name is an error, and so is a file
+    /// that cannot be read; neither error shows the secret.
+    public func secret(env names: [String]) throws -> (value: String, source: String)? {
         for name in names {
             let direct = self.environment[name].flatMap { $0.isEmpty ? nil : $0 }
             let file = self.environment["\(name)_FILE"].flatMap { $0.isEmpty ? nil : $0 }
@@ -45,9 +45,9 @@ public struct SettingResolver: Sendable {
             case (.some, .some):
                 throw ValidationError("\(name) and \(name)_FILE are both set: set one of them")
             case (.some(let value), nil):
-                return value
+                return (value, name)
             case (nil, .some(let path)):
-                return try SettingFile.read(path, variable: "\(name)_FILE")
+                return (try SettingFile.text(at: path, variable: "\(name)_FILE"), "\(name)_FILE")
             case (nil, nil):
                 continue
             }

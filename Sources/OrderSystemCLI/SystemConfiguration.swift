@@ -39,7 +39,7 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
 
     /// A single-service command: the original's plain `DB_*` variables.
     static func plain(_ service: Service, options: DatabaseOptions, resolver: SettingResolver) throws -> DatabaseSettings {
-        let password = try resolver.secret(env: ["DB_PASSWORD"])
+        let password = try resolver.secret(env: ["DB_PASSWORD"])?.value
         var settings = DatabaseSettings(
             host: resolver.string(options.dbHost, env: ["DB_HOST"], default: "localhost"),
             port: try resolver.port(options.dbPort, option: "db-port", env: ["DB_PORT"], default: 3306),
@@ -67,7 +67,7 @@ public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
         resolver: SettingResolver
     ) throws -> DatabaseSettings {
         let prefix = service.prefix
-        let password = try resolver.secret(env: ["\(prefix)_DB_PASSWORD"])
+        let password = try resolver.secret(env: ["\(prefix)_DB_PASSWORD"])?.value
         var settings = DatabaseSettings(
             host: resolver.string(host, env: ["\(prefix)_DB_HOST", "DB_HOST"], default: "localhost"),
             port: try resolver.port(port, option: "\(prefix.lowercased())-db-port", env: ["\(prefix)_DB_PORT", "DB_PORT"], default: 3306),
@@ -165,8 +165,8 @@ public struct BackendSettings: Sendable {
             ),
             redisHost: resolver.string(options.redisHost, env: ["REDIS_HOST"], default: "localhost"),
             redisPort: try resolver.port(options.redisPort, option: "redis-port", env: ["REDIS_PORT"], default: 6379),
-            redisPassword: try resolver.secret(env: ["REDIS_PASSWORD"]),
-            rabbitmqURL: options.rabbitmqURL ?? urlSecret ?? "amqp://guest:guest@localhost:5672/",
+            redisPassword: try resolver.secret(env: ["REDIS_PASSWORD"])?.value,
+            rabbitmqURL: options.rabbitmqURL ?? urlSecret?.value ?? "amqp://guest:guest@localhost:5672/",
             brokerConnectTimeout: try resolver.duration(
                 options.brokerConnectTimeout, option: "broker-connect-timeout", env: ["BROKER_CONNECT_TIMEOUT"],
                 default: .seconds(30)
@@ -187,8 +187,7 @@ public struct BackendSettings: Sendable {
                 options.dbConnectTimeout, option: "db-connect-timeout", env: ["DB_CONNECT_TIMEOUT"], default: .seconds(30)
             )
         )
-        settings.rabbitmqURLSource = options.rabbitmqURL != nil ? "--rabbitmq-url"
-            : urlSecret != nil ? (resolver.lookup(["RABBITMQ_URL"]) != nil ? "RABBITMQ_URL" : "RABBITMQ_URL_FILE") : "default"
+        settings.rabbitmqURLSource = options.rabbitmqURL != nil ? "--rabbitmq-url" : urlSecret?.source ?? "default"
         settings.redisUsername = resolver.optionalString(options.redisUsername, env: ["REDIS_USERNAME"])
         let redisFiles = try ServerTLSSettings.resolve(
             ca: options.redisTlsCa, certificate: options.redisTlsCert, key: options.redisTlsKey, prefix: "REDIS",

@@ -37,7 +37,7 @@ public struct DatabaseTLSSettings: Sendable, Equatable {
         settings.keyFile = resolver.optionalString(flags.keyFile, env: names("TLS_KEY"))
         if let file = resolver.optionalString(flags.serverPublicKeyFile, env: names("SERVER_PUBLIC_KEY")) {
             settings.serverPublicKeyFile = file
-            settings.serverPublicKeyPEM = try SettingFile.read(file, variable: names("SERVER_PUBLIC_KEY")[0])
+            settings.serverPublicKeyPEM = try SettingFile.text(at: file, variable: names("SERVER_PUBLIC_KEY")[0])
         }
         settings.allowPublicKeyRetrieval = try resolver.bool(
             flags.allowPublicKeyRetrieval, option: option + "allow-public-key-retrieval",

@@ -73,6 +73,15 @@ final class SecuritySettingsTests: XCTestCase {
             notShowing: "hunter2")
     }
 
+    func testASettingFileIsReadBoundedSoAWrongPathCannotHangOrFillMemory() throws {
+        self.assertRefused(
+            ["DB_PASSWORD_FILE": try self.file("large", String(repeating: "x", count: 64 * 1024 + 1))],
+            mentioning: ["DB_PASSWORD_FILE", "64 KiB"], notShowing: "xxxx")
+        self.assertRefused(["DB_PASSWORD_FILE": "/dev/zero"], mentioning: ["DB_PASSWORD_FILE", "64 KiB"], notShowing: "hunter2")
+        let exactly = try self.orderService(["DB_PASSWORD_FILE": try self.file("limit", String(repeating: "y", count: 64 * 1024))])
+        XCTAssertEqual(exactly.orderDatabase.password.count, 64 * 1024)
+    }
+
     func testDatabaseTLSSettingsFollowTheUsualPrecedence() throws {
         let ca = try self.file("ca.pem", "not read until connecting")
         let single = try self.orderService(
