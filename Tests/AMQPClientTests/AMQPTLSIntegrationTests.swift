@@ -47,21 +47,6 @@ final class AMQPTLSIntegrationTests: XCTestCase {
         try await connection.close()
     }
 
-    private func connectError(_ configuration: AMQPConnectionConfiguration) async -> AMQPError? {
-        do {
-            let connection = try await AMQPConnection.connect(
-                configuration: configuration, logger: TestEnvironment.logger)
-            try? await connection.close()
-            XCTFail("connected with \(configuration)")
-            return nil
-        } catch let error as AMQPError {
-            return error
-        } catch {
-            XCTFail("not an AMQPError: \(error)")
-            return nil
-        }
-    }
-
     func testVerifiedTLSConnectionWorksByAddressByServerNameAndByTheURLsHost() async throws {
         try await self.roundTrip(try self.tlsConfiguration())
         try await self.roundTrip(try self.tlsConfiguration(serverName: "localhost"))
@@ -81,13 +66,13 @@ final class AMQPTLSIntegrationTests: XCTestCase {
 
     func testCertificateFromAnotherAuthorityFailsWithATLSErrorSayingTheChainDidNotVerify() async throws {
         let other = try TestEnvironment.tls().otherCAFile
-        let error = await self.connectError(try self.tlsConfiguration(caFile: other))
+        let error = await TestEnvironment.connectError(try self.tlsConfiguration(caFile: other))
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "did not verify against the CA file \(other)")
     }
 
     func testWrongServerNameIsRefusedWithATLSErrorNamingIt() async throws {
-        let error = await self.connectError(try self.tlsConfiguration(serverName: "wrong.example"))
+        let error = await TestEnvironment.connectError(try self.tlsConfiguration(serverName: "wrong.example"))
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "not valid for the name wrong.example")
     }
@@ -99,7 +84,7 @@ final class AMQPTLSIntegrationTests: XCTestCase {
     func testPlainClientAgainstTheTLSPortIsToldTheBrokerRequiresTLS() async throws {
         let stack = try TestEnvironment.tls()
         let plainURL = "amqp://guest:guest@127.0.0.1:\(stack.port)/"
-        let error = await self.connectError(try AMQPConnectionConfiguration(url: plainURL))
+        let error = await TestEnvironment.connectError(try AMQPConnectionConfiguration(url: plainURL))
         XCTAssertNotNil(error)
         self.assert(error, says: "closed the connection before the AMQP handshake finished")
         self.assert(error, says: "TLS")
@@ -109,7 +94,7 @@ final class AMQPTLSIntegrationTests: XCTestCase {
     func testTLSClientAgainstThePlainPortGetsAHandshakeErrorSayingItMayNotSpeakTLS() async throws {
         var configuration = try self.tlsConfiguration()
         configuration.port = try self.plainConfiguration().port
-        let error = await self.connectError(configuration)
+        let error = await TestEnvironment.connectError(configuration)
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "may not speak TLS on this port")
     }
@@ -188,7 +173,7 @@ final class AMQPTLSIntegrationTests: XCTestCase {
         }
         failingRunner.cancel()
         _ = try? await failingRunner.value
-        let direct = await self.connectError(wrong)
+        let direct = await TestEnvironment.connectError(wrong)
         XCTAssertEqual(direct?.code, .authenticationFailed, "\(String(describing: direct))")
         self.assertNoPiece(of: password, in: "\(String(describing: direct))")
 

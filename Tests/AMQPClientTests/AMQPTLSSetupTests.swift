@@ -14,21 +14,6 @@ final class AMQPTLSSetupTests: XCTestCase {
     /// closes.
     private static let amqpHeader: [UInt8] = Array("AMQP".utf8) + [0, 0, 9, 1]
 
-    private func connectError(_ configuration: AMQPConnectionConfiguration) async -> AMQPError? {
-        do {
-            let connection = try await AMQPConnection.connect(
-                configuration: configuration, logger: TestEnvironment.logger)
-            try? await connection.close()
-            XCTFail("connected with \(configuration)")
-            return nil
-        } catch let error as AMQPError {
-            return error
-        } catch {
-            XCTFail("not an AMQPError: \(error)")
-            return nil
-        }
-    }
-
     func testBadTLSSettingsFailTheConnectWithATLSErrorNamingTheProblem() async throws {
         let cases: [(AMQPConnectionConfiguration.TLS, String)] = [
             (.init(caFile: "/nonexistent/ca.pem"), "could not read the CA file /nonexistent/ca.pem"),
@@ -36,7 +21,7 @@ final class AMQPTLSSetupTests: XCTestCase {
             (.init(serverName: "::1"), "is an IP address"),
         ]
         for (settings, expected) in cases {
-            let error = await self.connectError(AMQPConnectionConfiguration(port: 1, tls: settings))
+            let error = await TestEnvironment.connectError(AMQPConnectionConfiguration(port: 1, tls: settings))
             XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
             self.assert(error, says: expected)
         }
@@ -45,7 +30,7 @@ final class AMQPTLSSetupTests: XCTestCase {
     func testPlainClientWhoseServerClosesBeforeAnsweringIsToldItMayRequireTLS() async throws {
         let server = try await RudeServer.start(reply: [], thenClose: true)
         defer { Task { await server.stop() } }
-        let error = await self.connectError(
+        let error = await TestEnvironment.connectError(
             try AMQPConnectionConfiguration(url: "amqp://u:hunter2-secret@127.0.0.1:\(server.port)/"))
         XCTAssertEqual(error?.code, .connectionClosed, "\(String(describing: error))")
         self.assert(error, says: "closed the connection before the AMQP handshake finished")
@@ -57,7 +42,7 @@ final class AMQPTLSSetupTests: XCTestCase {
     func testPlainClientAnsweredWithATLSAlertGetsATLSError() async throws {
         let server = try await RudeServer.start(reply: RudeServer.tlsAlert, thenClose: true)
         defer { Task { await server.stop() } }
-        let error = await self.connectError(AMQPConnectionConfiguration(port: server.port))
+        let error = await TestEnvironment.connectError(AMQPConnectionConfiguration(port: server.port))
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "closed the connection before the AMQP handshake finished")
         self.assert(error, says: "requires TLS on this port (use an amqps:// URL)")
@@ -66,7 +51,7 @@ final class AMQPTLSSetupTests: XCTestCase {
     func testTLSClientAgainstAPlainBrokerGetsAHandshakeErrorSayingItMayNotSpeakTLS() async throws {
         let server = try await RudeServer.start(reply: Self.amqpHeader, thenClose: true)
         defer { Task { await server.stop() } }
-        let error = await self.connectError(try AMQPConnectionConfiguration(url: "amqps://127.0.0.1:\(server.port)"))
+        let error = await TestEnvironment.connectError(try AMQPConnectionConfiguration(url: "amqps://127.0.0.1:\(server.port)"))
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "TLS handshake with 127.0.0.1:\(server.port)")
         self.assert(error, says: "may not speak TLS on this port")
@@ -78,7 +63,7 @@ final class AMQPTLSSetupTests: XCTestCase {
         var configuration = try AMQPConnectionConfiguration(url: "amqps://127.0.0.1:\(server.port)")
         configuration.connectTimeout = .milliseconds(300)
         let started = ContinuousClock.now
-        let error = await self.connectError(configuration)
+        let error = await TestEnvironment.connectError(configuration)
         XCTAssertEqual(error?.code, .tls, "\(String(describing: error))")
         self.assert(error, says: "did not finish within")
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(3))

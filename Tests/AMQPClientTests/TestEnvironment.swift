@@ -20,6 +20,24 @@ enum TestEnvironment {
         try self.require("RABBITMQ_URL")
     }
 
+    /// The error connecting with `configuration` fails with; a test failure (and nil) when it connects or fails with
+    /// another error type.
+    static func connectError(
+        _ configuration: AMQPConnectionConfiguration, file: StaticString = #filePath, line: UInt = #line
+    ) async -> AMQPError? {
+        do {
+            let connection = try await AMQPConnection.connect(configuration: configuration, logger: Self.logger)
+            try? await connection.close()
+            XCTFail("connected with \(configuration)", file: file, line: line)
+            return nil
+        } catch let error as AMQPError {
+            return error
+        } catch {
+            XCTFail("not an AMQPError: \(error)", file: file, line: line)
+            return nil
+        }
+    }
+
     /// The value of `name`, or a failure (CI) / skip (elsewhere) that says how to get the servers.
     static func require(_ name: String) throws -> String {
         if let value = environment(name), !value.isEmpty { return value }

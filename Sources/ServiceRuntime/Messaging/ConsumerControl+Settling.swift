@@ -20,13 +20,6 @@ extension ConsumerControl {
         brokerErrors: Counter,
         logger: Logger
     ) async -> Bool {
-        logger.warning(
-            "message dead-lettered",
-            metadata: [
-                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
-                "reason": "\(reason)",
-            ]
-        )
         let done: Void? = await self.retryingDependency(Self.forwardingDependency, errors: brokerErrors) {
             try await consumer.deadLetter(delivery, reason: reason)
         }
@@ -34,6 +27,14 @@ extension ConsumerControl {
             try? await consumer.requeue([delivery])
             return false
         }
+        // Logged once it is so: a forward that is still being retried at shutdown ends requeued, not dead-lettered.
+        logger.warning(
+            "message dead-lettered",
+            metadata: [
+                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
+                "reason": "\(reason)",
+            ]
+        )
         deadLettered.increment()
         return true
     }
