@@ -14,15 +14,19 @@ let swiftSettings: [SwiftSetting] = [
 // relocations are packed (DT_RELR: kilobytes instead of 1.7 MB read at every start); the symbol table is not
 // exported (about 26,000 dynamic symbols nothing looks up). scripts/build-release adds the compiler side (a static
 // Swift runtime, a section per function), without which the ordering has little to order.
+// ELF only, so on Linux only: the package still resolves and builds on macOS, unlinked this way.
 let compactExecutable: [LinkerSetting] = [
-    .unsafeFlags([
-        "-use-ld=lld",
-        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/linker/hot-symbols.txt",
-        "-Xlinker", "--no-warn-symbol-ordering",
-        "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/linker/unnamed-functions.ld",
-        "-Xlinker", "--no-export-dynamic",
-        "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-    ]),
+    .unsafeFlags(
+        [
+            "-use-ld=lld",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/linker/hot-symbols.txt",
+            "-Xlinker", "--no-warn-symbol-ordering",
+            "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/linker/unnamed-functions.ld",
+            "-Xlinker", "--no-export-dynamic",
+            "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        ],
+        .when(platforms: [.linux])
+    ),
 ]
 
 let package = Package(
@@ -30,19 +34,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ordersystem", targets: ["ordersystem"]),
-        .library(name: "OrderService", targets: ["OrderService"]),
-        .library(name: "AnalyticsService", targets: ["AnalyticsService"]),
-        .library(name: "NotificationWorker", targets: ["NotificationWorker"]),
-        .library(name: "OrderEvents", targets: ["OrderEvents"]),
-        .library(name: "ServiceRuntime", targets: ["ServiceRuntime"]),
+        // The protocol clients are reusable on their own.
         .library(name: "MySQLClient", targets: ["MySQLClient"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
-        .library(name: "ClientTLS", targets: ["ClientTLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // HTTP field and status types; Hummingbird's own, imported directly where headers are read or written.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -55,108 +56,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
-        .executableTarget(
-            name: "ordersystem",
-            dependencies: ["OrderSystemCLI"],
-            swiftSettings: swiftSettings,
-            linkerSettings: compactExecutable
-        ),
-        // Benchmarks only (benchmarks/redis, benchmarks/mysql): our clients' rates against the real servers.
-        .executableTarget(
-            name: "ordersystem-bench",
-            dependencies: [
-                "MySQLClient", "RedisClient", "ServiceRuntime", "AMQPClient", "OrderEvents",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/ordersystem-bench",
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "OrderSystemCLI",
-            dependencies: [
-                "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime", "OrderEvents", "MySQLClient",
-                "RedisClient",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "OrderService",
-            dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "AnalyticsService",
-            dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "NotificationWorker",
-            dependencies: [
-                "ServiceRuntime", "OrderEvents", "MySQLClient", "RedisClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "OrderEvents",
-            dependencies: ["ServiceRuntime"],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "ServiceRuntime",
-            dependencies: [
-                "MySQLClient", "RedisClient", "AMQPClient",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "TestSupport",
-            dependencies: [
-                "ServiceRuntime", "MySQLClient", "RedisClient", "AMQPClient",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Tests/TestSupport",
-            swiftSettings: swiftSettings
-        ),
-        // TLS for the three protocol clients: the context from CA, certificate and key files, the name checks, the
+        // MARK: Protocol clients: leaves that know their wire protocol and nothing of orders.
+        // TLS for the three clients: the context from CA, certificate and key files, the name checks, the
         // handshake handler and the explanations of failures, in each client's words.
         .target(
             name: "ClientTLS",
@@ -165,18 +66,6 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder): NIO and
-        // logging only, so those test targets stay as light as the clients, without the application's runtime.
-        .target(
-            name: "ClientTestSupport",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            path: "Tests/ClientTestSupport",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -198,23 +87,11 @@ let package = Package(
             name: "RedisClient",
             dependencies: [
                 "ClientTLS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "RedisClientTests",
-            dependencies: [
-                "RedisClient", "TestSupport", "ClientTestSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -229,21 +106,332 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "AMQPClientTests",
+
+        // MARK: Core: identifiers, time, money, JSON, backoff, health and concurrency helpers; no I/O, no dependency.
+        .target(
+            name: "ServiceCore",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Contracts: the event, and the protocols the services program against.
+        // The event between the services, on the core alone.
+        .target(
+            name: "OrderEvents",
             dependencies: [
-                "AMQPClient", "ClientTestSupport",
+                "ServiceCore",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The broker protocol, topology, and the consumer service every consumer runs.
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "ServiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The key-value cache protocol, the in-process cache and the circuit breaker for a remote one.
+        .target(
+            name: "Caching",
+            dependencies: [
+                "ServiceCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What every store shares: refused data versus an outage, undecodable rows.
+        .target(
+            name: "Storage",
+            swiftSettings: swiftSettings
+        ),
+        // How the order event travels on a broker: exchange, queues, routing key, message properties.
+        .target(
+            name: "OrderMessaging",
+            dependencies: [
+                "Messaging",
+                "OrderEvents",
+                "ServiceCore",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP side of a service: the application, error shape, metrics, logs, health routes, lifecycle glue.
+        .target(
+            name: "ServiceRuntime",
+            dependencies: [
+                "ServiceCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Adapters: one per backend, each implementing a protocol above on a client or a library.
+        // The embedded broker (the default of `ordersystem all`), persisted in SQLite.
+        .target(
+            name: "EmbeddedMessaging",
+            dependencies: [
+                "Messaging",
+                "SQLiteStorage",
+                "ServiceCore",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The broker protocol on RabbitMQ through AMQPClient; queue migration; dead-letter replay.
+        .target(
+            name: "RabbitMQMessaging",
+            dependencies: [
+                "AMQPClient",
+                "Messaging",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The cache protocol on Redis through RedisClient.
+        .target(
+            name: "RedisCaching",
+            dependencies: [
+                "Caching",
+                "RedisClient",
+                "ServiceCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A SQLite file with one writer, migrations, and SQLite's data errors.
+        .target(
+            name: "SQLiteStorage",
+            dependencies: [
+                "ServiceCore",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MySQL session set-up, migrations, and MySQL's data errors.
+        .target(
+            name: "MySQLStorage",
+            dependencies: [
+                "MySQLClient",
+                "ServiceCore",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Services: routes and domain logic on the contracts; never a client or an adapter.
+        .target(
+            name: "OrderService",
+            dependencies: [
+                "Caching",
+                "Messaging",
+                "OrderEvents",
+                "OrderMessaging",
+                "ServiceCore",
+                "ServiceRuntime",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AnalyticsService",
+            dependencies: [
+                "Caching",
+                "Messaging",
+                "OrderEvents",
+                "OrderMessaging",
+                "ServiceCore",
+                "ServiceRuntime",
+                "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotificationWorker",
+            dependencies: [
+                "Messaging",
+                "OrderEvents",
+                "OrderMessaging",
+                "ServiceCore",
+                "ServiceRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Each service's stores, one per backend, on the adapters above.
+        .target(
+            name: "OrderStorage",
+            dependencies: [
+                "MySQLClient",
+                "MySQLStorage",
+                "OrderService",
+                "SQLiteStorage",
+                "ServiceCore",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AnalyticsStorage",
+            dependencies: [
+                "AnalyticsService",
+                "MySQLClient",
+                "MySQLStorage",
+                "OrderEvents",
+                "SQLiteStorage",
+                "ServiceCore",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotificationStorage",
+            dependencies: [
+                "NotificationWorker",
+                "RedisClient",
+                "SQLiteStorage",
+                "ServiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: The composition root: the command line, which reads settings and wires adapters into services.
+        .target(
+            name: "OrderSystemCLI",
+            dependencies: [
+                "AMQPClient",
+                "AnalyticsService",
+                "AnalyticsStorage",
+                "Caching",
+                "EmbeddedMessaging",
+                "Messaging",
+                "MySQLClient",
+                "MySQLStorage",
+                "NotificationStorage",
+                "NotificationWorker",
+                "OrderMessaging",
+                "OrderService",
+                "OrderStorage",
+                "RabbitMQMessaging",
+                "RedisCaching",
+                "RedisClient",
+                "SQLiteStorage",
+                "ServiceCore",
+                "ServiceRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ordersystem",
+            dependencies: [
+                "OrderSystemCLI",
+            ],
+            swiftSettings: swiftSettings,
+            linkerSettings: compactExecutable
+        ),
+        // Benchmarks only (benchmarks/redis, benchmarks/mysql, benchmarks/run): our clients' rates against the real
+        // servers, the backlog publisher and the Hummingbird "hello" anchor.
+        .executableTarget(
+            name: "ordersystem-bench",
+            dependencies: [
+                "AMQPClient",
+                "MySQLClient",
+                "OrderEvents",
+                "OrderMessaging",
+                "RedisClient",
+                "ServiceCore",
+                "ServiceRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/ordersystem-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder): NIO and
+        // logging only, so those test targets stay as light as the clients.
+        .target(
+            name: "ClientTestSupport",
+            dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            exclude: ["pika_peer.py"],
+            path: "Tests/ClientTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // Real-server addresses, test backends and fixtures for the tests above the clients.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "AMQPClient",
+                "Caching",
+                "EmbeddedMessaging",
+                "Messaging",
+                "MySQLClient",
+                "MySQLStorage",
+                "RedisClient",
+                "SQLiteStorage",
+                "ServiceCore",
+                "ServiceRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MySQLClientTests",
             dependencies: [
-                "MySQLClient", "ClientTestSupport",
+                "ClientTestSupport",
+                "MySQLClient",
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -253,32 +441,123 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "ClientTestSupport",
+                "RedisClient",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AMQPClientTests",
+            dependencies: [
+                "AMQPClient",
+                "ClientTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["pika_peer.py"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServiceCoreTests",
+            dependencies: [
+                "ServiceCore",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MessagingTests",
+            dependencies: [
+                "AMQPClient",
+                "EmbeddedMessaging",
+                "Messaging",
+                "RabbitMQMessaging",
+                "SQLiteStorage",
+                "ServiceRuntime",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CachingTests",
+            dependencies: [
+                "Caching",
+                "RedisCaching",
+                "TestSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceRuntimeTests",
             dependencies: [
-                "ServiceRuntime", "TestSupport", "RedisClient", "AMQPClient",
+                "Caching",
+                "Messaging",
+                "ServiceCore",
+                "ServiceRuntime",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OrderEventsTests",
-            dependencies: ["OrderEvents", "ServiceRuntime", "TestSupport"],
+            dependencies: [
+                "OrderEvents",
+                "ServiceCore",
+                "TestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "OrderServiceTests",
             dependencies: [
-                "OrderService", "ServiceRuntime", "OrderEvents", "TestSupport", "MySQLClient",
+                "Caching",
+                "EmbeddedMessaging",
+                "Messaging",
+                "MySQLClient",
+                "OrderEvents",
+                "OrderMessaging",
+                "OrderService",
+                "OrderStorage",
+                "SQLiteStorage",
+                "ServiceCore",
+                "ServiceRuntime",
+                "TestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AnalyticsServiceTests",
             dependencies: [
-                "AnalyticsService", "ServiceRuntime", "OrderEvents", "TestSupport", "MySQLClient",
+                "AnalyticsService",
+                "AnalyticsStorage",
+                "Caching",
+                "EmbeddedMessaging",
+                "Messaging",
+                "MySQLClient",
+                "MySQLStorage",
+                "OrderEvents",
+                "OrderMessaging",
+                "SQLiteStorage",
+                "ServiceCore",
+                "Storage",
+                "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -288,7 +567,17 @@ let package = Package(
         .testTarget(
             name: "NotificationWorkerTests",
             dependencies: [
-                "NotificationWorker", "ServiceRuntime", "OrderEvents", "TestSupport", "RedisClient",
+                "EmbeddedMessaging",
+                "Messaging",
+                "NotificationStorage",
+                "NotificationWorker",
+                "OrderEvents",
+                "OrderMessaging",
+                "RedisClient",
+                "SQLiteStorage",
+                "ServiceCore",
+                "ServiceRuntime",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -297,11 +586,30 @@ let package = Package(
         .testTarget(
             name: "OrderSystemTests",
             dependencies: [
-                "OrderSystemCLI", "OrderService", "AnalyticsService", "NotificationWorker", "ServiceRuntime",
-                "OrderEvents", "TestSupport", "ClientTestSupport", "MySQLClient",
+                "AMQPClient",
+                "AnalyticsService",
+                "AnalyticsStorage",
+                "ClientTestSupport",
+                "EmbeddedMessaging",
+                "Messaging",
+                "MySQLClient",
+                "NotificationWorker",
+                "OrderEvents",
+                "OrderMessaging",
+                "OrderService",
+                "OrderStorage",
+                "OrderSystemCLI",
+                "RabbitMQMessaging",
+                "SQLiteStorage",
+                "ServiceCore",
+                "ServiceRuntime",
+                "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import Metrics
+import ServiceCore
 import ServiceRuntime
 
 /// `GET /analytics/summary`: O(1) from the running totals, through the summary cache.

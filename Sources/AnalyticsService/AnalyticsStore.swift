@@ -1,5 +1,6 @@
 import OrderEvents
-import ServiceRuntime
+import ServiceCore
+import Storage
 
 /// Where analytics keeps applied events and running totals. SQLite now, MySQL next.
 ///

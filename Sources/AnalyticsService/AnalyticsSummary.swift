@@ -1,5 +1,4 @@
-import OrderEvents
-import ServiceRuntime
+import ServiceCore
 
 /// `GET /analytics/summary`'s body, computed from the running totals in O(1).
 ///

@@ -1,7 +1,10 @@
 import Logging
+import Messaging
 import Metrics
 import OrderEvents
+import ServiceCore
 import ServiceRuntime
+import Storage
 
 /// Applies a batch of `OrderCreated` deliveries to the analytics store in one transaction, then acks them together.
 ///

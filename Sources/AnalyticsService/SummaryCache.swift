@@ -1,6 +1,6 @@
+import Caching
 import Logging
 import Metrics
-import ServiceRuntime
 
 /// The summary under the original's key `analytics:summary` for 5 minutes, kept coherent with the totals.
 ///

@@ -1,7 +1,7 @@
 import Logging
+import Messaging
 import Metrics
 import OrderEvents
-import ServiceRuntime
 
 /// Sends the email and the SMS for each `OrderCreated` delivery, at most once per (order, channel) as far as the
 /// record knows, with bounded retries.

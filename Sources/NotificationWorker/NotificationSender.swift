@@ -1,5 +1,4 @@
 import Logging
-import ServiceRuntime
 
 /// A channel a customer is notified on.
 public enum NotificationChannel: String, Sendable, CaseIterable {

@@ -1,7 +1,9 @@
 import Hummingbird
 import Logging
+import Messaging
 import NIOCore
-import OrderEvents
+import OrderMessaging
+import ServiceCore
 import ServiceLifecycle
 import ServiceRuntime
 

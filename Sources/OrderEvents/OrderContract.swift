@@ -1,4 +1,4 @@
-import ServiceRuntime
+import ServiceCore
 
 /// The rules every order satisfies, wherever it enters: `POST /orders` (``CreateOrderRequest``) and every consumer
 /// of `OrderCreated` events (``OrderCreatedEvent/decode(_:)``) validate with these same functions, so a value the API

@@ -1,4 +1,4 @@
-import ServiceRuntime
+import ServiceCore
 
 /// The `OrderCreated` event: the original's flat JSON body plus `event_id`.
 ///
@@ -126,22 +126,6 @@ public struct OrderCreatedEvent: Sendable, Equatable {
             totalAmount: amount,
             status: status ?? "pending",
             createdAt: createdAt
-        )
-    }
-
-    /// The message to publish, with the AMQP properties DESIGN.md lists.
-    public func message(exchange: String = OrderTopology.exchange) -> OutgoingMessage {
-        OutgoingMessage(
-            exchange: exchange,
-            routingKey: OrderTopology.orderCreatedRoutingKey,
-            body: self.encode(),
-            properties: MessageProperties(
-                contentType: "application/json",
-                messageID: self.eventID,
-                type: Self.eventType,
-                timestamp: self.createdAt.secondsSinceEpoch,
-                persistent: true
-            )
         )
     }
 }

@@ -1,4 +1,5 @@
 import OrderEvents
+import ServiceCore
 import ServiceRuntime
 
 /// The validated body of `POST /orders`.

@@ -1,4 +1,5 @@
 import HTTPTypes
+import ServiceCore
 import ServiceRuntime
 
 /// The `Idempotency-Key` header of `POST /orders`: a client's name for one intended order, so that retrying a request

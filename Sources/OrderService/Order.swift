@@ -1,5 +1,5 @@
 import OrderEvents
-import ServiceRuntime
+import ServiceCore
 
 /// An order. Immutable once created, which is what lets every cache keep it without invalidation.
 public struct Order: Sendable, Equatable {

@@ -1,6 +1,6 @@
+import Caching
 import Logging
 import Metrics
-import ServiceRuntime
 
 /// Cache-aside for orders under the original's key `order:{id}` for 15 minutes.
 ///

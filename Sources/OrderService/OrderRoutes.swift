@@ -4,6 +4,8 @@ import Logging
 import Metrics
 import NIOCore
 import OrderEvents
+import OrderMessaging
+import ServiceCore
 import ServiceRuntime
 
 /// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (DESIGN.md, "HTTP").

@@ -1,4 +1,5 @@
-import ServiceRuntime
+import Messaging
+import ServiceCore
 
 /// Where orders and their outbox live. SQLite now, MySQL next; the routes and the relay see only this.
 ///

@@ -1,7 +1,8 @@
 import Logging
+import Messaging
 import Metrics
+import ServiceCore
 import ServiceLifecycle
-import ServiceRuntime
 import Synchronization
 
 /// Publishes the outbox: claims unpublished events in batches, publishes them with confirms, and marks published
@@ -177,7 +178,7 @@ public final class OutboxRelay: Service, Sendable {
         guard repair, let topology = self.topology else { return }
         do {
             try await self.broker.declare(topology)
-        } catch is RabbitMQTopologyConflict {
+        } catch is TopologyConflict {
             // Logged at start; the existing queues' bindings were declared all the same.
         } catch {
             self.logger.warning("declaring the topology again failed", metadata: ["error": "\(error)"])

@@ -1,17 +1,34 @@
-import AnalyticsService
-import ArgumentParser
-import Logging
 import AMQPClient
+import AnalyticsService
+import AnalyticsStorage
+import ArgumentParser
+import Caching
+import EmbeddedMessaging
+import Logging
+import Messaging
 import MySQLClient
-import RedisClient
+import MySQLStorage
+import NotificationStorage
 import NotificationWorker
 import OrderService
+import OrderStorage
+import RabbitMQMessaging
+import RedisCaching
+import RedisClient
+import SQLiteStorage
+import ServiceCore
 import ServiceRuntime
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
+import AnalyticsStorage
 import Darwin
+import MySQLStorage
+import NotificationStorage
+import OrderStorage
+import RedisCaching
+import SQLiteStorage
 #endif
 
 /// A backend that was chosen but cannot be used: said clearly at start, before anything is opened.

@@ -1,6 +1,7 @@
 import AnalyticsService
 import Hummingbird
 import Logging
+import Messaging
 import NIOCore
 import NotificationWorker
 import OrderService

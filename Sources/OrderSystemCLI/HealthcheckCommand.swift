@@ -1,6 +1,6 @@
 import ArgumentParser
 import NIOPosix
-import ServiceRuntime
+import ServiceCore
 
 #if canImport(Glibc)
 import Glibc

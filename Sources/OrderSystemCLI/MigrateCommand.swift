@@ -1,7 +1,5 @@
-import AnalyticsService
 import ArgumentParser
 import Logging
-import OrderService
 import ServiceRuntime
 
 /// `ordersystem migrate [order|analytics|all]`: applies schema migrations and exits.

@@ -2,7 +2,8 @@ import AMQPClient
 import AnalyticsService
 import ArgumentParser
 import Logging
-import OrderEvents
+import OrderMessaging
+import RabbitMQMessaging
 import ServiceRuntime
 
 /// `ordersystem migrate-queues`: moves the original system's RabbitMQ queues (and retry queues with other delays) to

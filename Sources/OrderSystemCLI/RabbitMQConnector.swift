@@ -1,5 +1,6 @@
 import AMQPClient
 import Logging
+import ServiceCore
 import ServiceRuntime
 
 /// Opens the RabbitMQ connection of a service or an administrative command from `RABBITMQ_URL` and waits up to

@@ -1,5 +1,6 @@
 import ArgumentParser
-import OrderEvents
+import OrderMessaging
+import RabbitMQMessaging
 import ServiceRuntime
 
 /// `ordersystem replay-dlq`: moves dead-lettered events back to their queue once the cause is fixed.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Logging
-import ServiceRuntime
+import ServiceCore
 
 /// Resolves each setting as flag > environment > default, and says where a bad value came from.
 ///

@@ -2,9 +2,9 @@ import AnalyticsService
 import ArgumentParser
 import Logging
 import NotificationWorker
-import OrderEvents
+import OrderMessaging
 import OrderService
-import ServiceRuntime
+import SQLiteStorage
 
 /// A MySQL connection's settings. The password never appears in a description.
 public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {

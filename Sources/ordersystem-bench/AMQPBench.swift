@@ -2,7 +2,7 @@ import AMQPClient
 import ArgumentParser
 import Logging
 import NIOCore
-import ServiceRuntime
+import ServiceCore
 import Synchronization
 
 #if canImport(Glibc)

@@ -3,7 +3,7 @@
 // benchmarks/amqp our publish (confirmed) and consume rates beside the CPU they and the broker used.
 import ArgumentParser
 import Logging
-import ServiceRuntime
+import ServiceCore
 import Synchronization
 
 @main

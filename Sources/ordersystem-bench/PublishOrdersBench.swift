@@ -4,7 +4,8 @@ import AMQPClient
 import ArgumentParser
 import NIOCore
 import OrderEvents
-import ServiceRuntime
+import OrderMessaging
+import ServiceCore
 
 struct PublishOrders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,16 @@
 import AnalyticsService
+import AnalyticsStorage
+import Caching
+import EmbeddedMessaging
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Messaging
 import OrderEvents
+import OrderMessaging
+import SQLiteStorage
+import ServiceCore
 import ServiceLifecycle
-import ServiceRuntime
 import Synchronization
 import TestSupport
 import XCTest

@@ -1,6 +1,6 @@
 import AnalyticsService
 import OrderEvents
-import ServiceRuntime
+import ServiceCore
 import XCTest
 
 /// What every ``AnalyticsStore`` must do, run against SQLite and MySQL alike. Each check expects an empty store.

@@ -1,7 +1,11 @@
 import AnalyticsService
+import AnalyticsStorage
 import MySQLClient
+import MySQLStorage
 import OrderEvents
-import ServiceRuntime
+import SQLiteStorage
+import ServiceCore
+import Storage
 import TestSupport
 import XCTest
 

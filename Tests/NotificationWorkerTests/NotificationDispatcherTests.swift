@@ -1,6 +1,12 @@
+import EmbeddedMessaging
 import Logging
+import Messaging
+import NotificationStorage
 import NotificationWorker
 import OrderEvents
+import OrderMessaging
+import SQLiteStorage
+import ServiceCore
 import ServiceLifecycle
 import ServiceRuntime
 import Synchronization

@@ -1,6 +1,7 @@
+import NotificationStorage
 import NotificationWorker
 import RedisClient
-import ServiceRuntime
+import ServiceCore
 import TestSupport
 import XCTest
 

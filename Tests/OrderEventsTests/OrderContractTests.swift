@@ -1,5 +1,5 @@
 import OrderEvents
-import ServiceRuntime
+import ServiceCore
 import TestSupport
 import XCTest
 

@@ -1,5 +1,5 @@
-import OrderEvents
 import OrderService
+import ServiceCore
 import ServiceRuntime
 import TestSupport
 import XCTest

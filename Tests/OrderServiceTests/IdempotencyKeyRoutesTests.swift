@@ -3,7 +3,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import OrderService
-import ServiceRuntime
+import OrderStorage
+import ServiceCore
 import TestSupport
 import XCTest
 

@@ -1,10 +1,14 @@
+import Caching
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import OrderEvents
+import OrderMessaging
 import OrderService
-import ServiceRuntime
+import OrderStorage
+import SQLiteStorage
+import ServiceCore
 import Synchronization
 import TestSupport
 import XCTest

@@ -1,6 +1,7 @@
-import OrderEvents
 import OrderService
-import ServiceRuntime
+import OrderStorage
+import SQLiteStorage
+import ServiceCore
 import Synchronization
 import TestSupport
 import XCTest

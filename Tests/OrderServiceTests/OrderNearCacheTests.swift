@@ -1,3 +1,4 @@
+import Caching
 import OrderService
 import ServiceRuntime
 import Synchronization

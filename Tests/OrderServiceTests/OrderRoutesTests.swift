@@ -1,11 +1,16 @@
+import EmbeddedMessaging
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Messaging
 import NIOCore
 import OrderEvents
+import OrderMessaging
 import OrderService
-import ServiceRuntime
+import OrderStorage
+import SQLiteStorage
+import ServiceCore
 import TestSupport
 import XCTest
 

@@ -1,5 +1,9 @@
+import Caching
 import Hummingbird
+import Messaging
 import OrderService
+import OrderStorage
+import SQLiteStorage
 import ServiceRuntime
 import TestSupport
 

@@ -1,7 +1,10 @@
 import MySQLClient
 import OrderEvents
+import OrderMessaging
 import OrderService
-import ServiceRuntime
+import OrderStorage
+import SQLiteStorage
+import ServiceCore
 import TestSupport
 import XCTest
 

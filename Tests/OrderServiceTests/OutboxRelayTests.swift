@@ -1,9 +1,14 @@
+import EmbeddedMessaging
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import Messaging
 import NIOCore
 import OrderEvents
+import OrderMessaging
 import OrderService
+import OrderStorage
+import ServiceCore
 import ServiceLifecycle
 import ServiceRuntime
 import TestSupport

@@ -4,7 +4,7 @@ import Logging
 import NotificationWorker
 import OrderService
 import OrderSystemCLI
-import ServiceRuntime
+import ServiceCore
 import XCTest
 
 final class ConfigurationTests: XCTestCase {

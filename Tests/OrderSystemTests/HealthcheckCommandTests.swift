@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 @testable import OrderSystemCLI
 import ServiceLifecycle
-import ServiceRuntime
 import Synchronization
 import TestSupport
 import XCTest

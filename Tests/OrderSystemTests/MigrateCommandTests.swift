@@ -1,11 +1,13 @@
 import AnalyticsService
+import AnalyticsStorage
 import ArgumentParser
-import MySQLClient
 import Foundation
 import Logging
+import MySQLClient
 import OrderService
+import OrderStorage
 import OrderSystemCLI
-import ServiceRuntime
+import SQLiteStorage
 import TestSupport
 import XCTest
 

@@ -1,12 +1,16 @@
-import HTTPTypes
 import AMQPClient
 import ArgumentParser
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import Logging
+import Messaging
 import NIOCore
 import OrderEvents
+import OrderMessaging
 import OrderSystemCLI
+import RabbitMQMessaging
+import ServiceCore
 import ServiceLifecycle
 import ServiceRuntime
 import Synchronization
@@ -104,7 +108,7 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
             do {
                 try await broker.declare(OrderTopology.topology(queues: Self.queues))
                 XCTFail("declaring over the original's queues should fail")
-            } catch let conflict as RabbitMQTopologyConflict {
+            } catch let conflict as TopologyConflict {
                 XCTAssertEqual(conflict.queues, Self.queues)
                 XCTAssertTrue(conflict.description.contains("ordersystem migrate-queues"), conflict.description)
             }

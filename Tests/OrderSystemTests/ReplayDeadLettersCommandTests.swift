@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import OrderSystemCLI
-import ServiceRuntime
+import RabbitMQMessaging
 import TestSupport
 import XCTest
 

@@ -1,5 +1,5 @@
+import Messaging
 import OrderSystemCLI
-import ServiceRuntime
 import ServiceLifecycle
 import Synchronization
 import TestSupport

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MySQLClient
 import OrderSystemCLI
-import ServiceRuntime
 import TestSupport
 import XCTest
 

@@ -1,8 +1,8 @@
 import Logging
 import NIOCore
 import RedisClient
-import TestSupport
 import ServiceLifecycle
+import TestSupport
 import XCTest
 
 /// Every command against the shared server; keys live under a random prefix and are deleted afterwards.

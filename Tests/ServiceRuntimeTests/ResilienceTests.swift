@@ -1,5 +1,6 @@
+import Caching
 import Logging
-import ServiceRuntime
+import ServiceCore
 import Synchronization
 import TestSupport
 import XCTest

@@ -1,5 +1,8 @@
 import Logging
 @testable import ServiceRuntime
+import Messaging
+import ServiceCore
+import ServiceRuntime
 import Synchronization
 import XCTest
 

@@ -1,5 +1,5 @@
+import Messaging
 import Synchronization
-import ServiceRuntime
 
 /// Wraps a real broker and makes its `publish` fail while ``isDown`` is true (or come back unroutable while
 /// ``isUnroutable`` is), and its consumers' dead-letter and retry forwards fail ``forwardFailures`` times, to test

@@ -1,5 +1,5 @@
 import Foundation
-import ServiceRuntime
+import ServiceCore
 
 /// The hostile `OrderCreated` events of `Tests/Fixtures/hostile-events.json`, shared with `scripts/faults` so that
 /// the Swift tests and the fault tests on the real servers feed every door the same inputs.

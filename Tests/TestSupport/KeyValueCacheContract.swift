@@ -1,4 +1,4 @@
-import ServiceRuntime
+import Caching
 import XCTest
 
 /// The behaviour every ``KeyValueCache`` must have, run against each implementation (`MemoryCache`, Redis).

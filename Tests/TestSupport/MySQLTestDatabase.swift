@@ -1,5 +1,6 @@
 import Logging
 import MySQLClient
+import MySQLStorage
 import ServiceRuntime
 
 /// The stack's two MySQL databases, as tests use them: a running client as each service's own user, and a way to

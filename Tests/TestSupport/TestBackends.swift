@@ -1,5 +1,6 @@
+import SQLiteStorage
+import EmbeddedMessaging
 import Logging
-import ServiceRuntime
 
 /// A logger for tests: quiet unless `TEST_LOG_LEVEL` is set.
 public func testLogger(_ label: String = "test") -> Logger {

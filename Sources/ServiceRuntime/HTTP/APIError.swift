@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceCore
 
 /// The one error shape every endpoint answers with:
 /// `{"error": code, "message": text, "details": {field: reason, ...}}`.

@@ -1,5 +1,6 @@
 import Hummingbird
 import Metrics
+import ServiceCore
 import Synchronization
 
 /// Records `http_requests_total{method,path,status}` and `http_request_duration_seconds{method,path}`

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceCore
 import ServiceLifecycle
 
 /// The parts every service's HTTP side shares, so each build function only adds its own routes.

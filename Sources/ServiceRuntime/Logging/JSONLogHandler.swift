@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import ServiceCore
 import Synchronization
 
 /// A swift-log handler that writes one JSON object per line to standard output:

@@ -1,0 +1,45 @@
+import NotificationWorker
+import RedisClient
+
+/// ``NotificationRecord`` in Redis (the worker with `--cache redis`): one key per (order, channel),
+/// `notification:sent:{order_id}:{channel}`, written with `SET NX` and a time to live (DESIGN.md, Notifications).
+///
+/// The time to live bounds the memory used: a redelivery later than that could notify again, so it is far longer
+/// than any redelivery delay (default 7 days). Redis unreachable → the calls throw and the worker pauses.
+public struct RedisNotificationRecord: NotificationRecord {
+    /// How long a sent notification is remembered by default.
+    public static let defaultRetention: Duration = .seconds(7 * 24 * 3600)
+
+    private let client: any RedisCommandExecutor
+    private let retention: Duration
+
+    /// A record on `client`, remembering each send for `retention`.
+    public init(client: any RedisCommandExecutor, retention: Duration = Self.defaultRetention) {
+        self.client = client
+        self.retention = retention
+    }
+
+    static func key(orderID: String, channel: NotificationChannel) -> String {
+        "notification:sent:\(orderID):\(channel.rawValue)"
+    }
+
+    public var healthCheckName: String { "cache" }
+
+    public func wasSent(orderID: String, channel: NotificationChannel) async throws -> Bool {
+        try await self.client.get(Self.key(orderID: orderID, channel: channel)) != nil
+    }
+
+    public func markSent(orderID: String, channel: NotificationChannel) async throws {
+        try await self.client.set(
+            Self.key(orderID: orderID, channel: channel), value: "1", expiration: .after(self.retention),
+            condition: .ifNotExists
+        )
+    }
+
+    public func checkHealth() async throws {
+        _ = try await self.client.ping()
+    }
+
+    /// The client is owned by whoever created it.
+    public func close() async {}
+}

@@ -1,0 +1,179 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+import ServiceCore
+import Storage
+import Synchronization
+
+/// One SQLite database file in WAL mode, shared by a service's stores.
+///
+/// Writes go through one writer connection under an ``AsyncLock``, so a multi-statement transaction is never
+/// interleaved with another task's statements; reads use a few reader connections that WAL lets run beside
+/// the writer. The durability setting is deliberate: `synchronous=NORMAL` in WAL mode survives a crash of the
+/// process (the WAL is in the OS page cache), not a power loss; `.full` survives both at the cost of an
+/// fsync per commit. See docs/ARCHITECTURE.md, "Embedded storage".
+///
+/// Thread-safety: `Sendable`; every method may be called concurrently.
+public final class SQLiteFileDatabase: Sendable {
+    /// How much a commit waits for the disk.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// WAL with `synchronous=NORMAL`: safe against a process crash, not against power loss.
+        case normal
+        /// WAL with `synchronous=FULL`: an fsync per commit.
+        case full
+    }
+
+    /// The file's path.
+    public let path: String
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let writeLock = AsyncLock()
+    private let nextReader = Atomic<UInt>(0)
+    private let logger: Logger
+
+    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+        self.path = path
+        self.writer = writer
+        self.readers = readers
+        self.logger = logger
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    /// - Parameters:
+    ///   - path: the file; its folder must exist.
+    ///   - readerCount: connections for concurrent reads (at least 1).
+    ///   - durability: see ``Durability``.
+    public static func open(
+        path: String,
+        readerCount: Int = 2,
+        durability: Durability = .normal,
+        logger: Logger
+    ) async throws -> SQLiteFileDatabase {
+        let writer = try await Self.connect(path: path, durability: durability, logger: logger)
+        do {
+            // WAL is a property of the file: set once, by the writer, before readers attach.
+            _ = try await writer.query("PRAGMA journal_mode=WAL")
+            var readers: [SQLiteConnection] = []
+            for _ in 0..<max(readerCount, 1) {
+                readers.append(try await Self.connect(path: path, durability: durability, logger: logger))
+            }
+            return SQLiteFileDatabase(path: path, writer: writer, readers: readers, logger: logger)
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+    }
+
+    private static func connect(path: String, durability: Durability, logger: Logger) async throws -> SQLiteConnection {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        _ = try await connection.query("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        _ = try await connection.query("PRAGMA foreign_keys=ON")
+        return connection
+    }
+
+    /// Runs a read-only query on a reader connection.
+    public func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        let index = self.nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
+        let reader = self.readers[Int(index % UInt(self.readers.count))]
+        return try await reader.query(sql, binds)
+    }
+
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the writer connection: committed when `body` returns,
+    /// rolled back when it throws. `IMMEDIATE` takes the write lock up front, which also serialises
+    /// several processes sharing the file (e.g. two `migrate` runs).
+    public func transaction<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await self.writeLock.withLock {
+            _ = try await self.writer.query("BEGIN IMMEDIATE")
+            let result: T
+            do {
+                result = try await body(self.writer)
+            } catch {
+                do {
+                    _ = try await self.writer.query("ROLLBACK")
+                } catch let rollbackError {
+                    self.logger.error(
+                        "rollback failed",
+                        metadata: ["path": "\(self.path)", "error": "\(rollbackError)"]
+                    )
+                }
+                throw error
+            }
+            _ = try await self.writer.query("COMMIT")
+            return result
+        }
+    }
+
+    /// Runs one statement on the writer connection, in its own implicit transaction.
+    @discardableResult
+    public func write(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await self.writeLock.withLock {
+            try await self.writer.query(sql, binds)
+        }
+    }
+
+    /// Checks that the file answers a trivial query.
+    public func ping() async throws {
+        _ = try await self.query("SELECT 1")
+    }
+
+    /// Closes every connection. Call once, after the last use.
+    public func close() async {
+        await self.writeLock.withLock {
+            for connection in [self.writer] + self.readers {
+                do {
+                    try await connection.close()
+                } catch {
+                    self.logger.warning("closing a SQLite connection failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+extension SQLiteRow {
+    /// The integer in `column`, or a ``StorageDecodingError`` naming the column.
+    public func int64(_ column: String) throws -> Int64 {
+        guard let value = self.column(column)?.integer else { throw StorageDecodingError(column: column) }
+        return Int64(value)
+    }
+
+    /// The text in `column`, or a ``StorageDecodingError`` naming the column.
+    public func string(_ column: String) throws -> String {
+        guard let value = self.column(column)?.string else { throw StorageDecodingError(column: column) }
+        return value
+    }
+
+    /// The text in `column`, nil when NULL.
+    public func optionalString(_ column: String) -> String? {
+        guard let data = self.column(column), !data.isNull else { return nil }
+        return data.string
+    }
+
+    /// The integer in `column`, nil when NULL.
+    public func optionalInt64(_ column: String) -> Int64? {
+        guard let data = self.column(column), !data.isNull, let value = data.integer else { return nil }
+        return Int64(value)
+    }
+
+    /// The bytes in `column` (a BLOB, or TEXT as UTF-8).
+    public func bytes(_ column: String) throws -> [UInt8] {
+        switch self.column(column) {
+        case .blob(let buffer): return Array(buffer.readableBytesView)
+        case .text(let text): return Array(text.utf8)
+        default: throw StorageDecodingError(column: column)
+        }
+    }
+}
+
+extension SQLiteData {
+    /// A BLOB from bytes.
+    public static func bytes(_ bytes: [UInt8]) -> SQLiteData {
+        .blob(ByteBuffer(bytes: bytes))
+    }
+
+    /// An INTEGER from an `Int64`.
+    public static func int64(_ value: Int64) -> SQLiteData {
+        .integer(SQLiteInt64(value))
+    }
+}
