@@ -14,7 +14,7 @@ import Storage
 /// inserted, and the totals grow by exactly those. A deadlock or a duplicate key from a concurrent instance rolls the
 /// transaction back and the batch is tried again, a few times, before the error reaches the consumer.
 public final class MySQLAnalyticsStore: AnalyticsStore {
-    /// The schema. The same chain creates a fresh database and adopts one created by the original (DESIGN.md, Tables):
+    /// The schema. The same chain creates a fresh database and adopts one created by the original (docs/CONTRACTS.md, "Tables"):
     /// version 2 collapses the duplicate rows the original wrote for redelivered events (the earliest is kept, the
     /// count is logged) before the unique key is added, and version 3 backfills the totals, each order once.
     public static let migrations: [MySQLSchemaMigration] = [

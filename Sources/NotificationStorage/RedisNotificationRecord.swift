@@ -2,7 +2,7 @@ import NotificationWorker
 import RedisClient
 
 /// ``NotificationRecord`` in Redis (the worker with `--cache redis`): one key per (order, channel),
-/// `notification:sent:{order_id}:{channel}`, written with `SET NX` and a time to live (DESIGN.md, Notifications).
+/// `notification:sent:{order_id}:{channel}`, written with `SET NX` and a time to live (docs/CONTRACTS.md, "Notifications").
 ///
 /// The time to live bounds the memory used: a redelivery later than that could notify again, so it is far longer
 /// than any redelivery delay (default 7 days). Redis unreachable → the calls throw and the worker pauses.

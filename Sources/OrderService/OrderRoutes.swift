@@ -8,7 +8,7 @@ import OrderMessaging
 import ServiceCore
 import ServiceRuntime
 
-/// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (DESIGN.md, "HTTP").
+/// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (docs/CONTRACTS.md, "HTTP API").
 public struct OrderRoutes<Context: RequestContext>: Sendable {
     let store: any OrderStore
     /// New orders without an idempotency key share transactions.

@@ -102,7 +102,7 @@ public struct OutboxEvent: Sendable, Equatable {
         self.createdAt = createdAt
     }
 
-    /// The message to publish to `exchange`, with the AMQP properties of DESIGN.md.
+    /// The message to publish to `exchange`, with the AMQP properties of docs/CONTRACTS.md ("Messaging").
     public func message(exchange: String) -> OutgoingMessage {
         OutgoingMessage(
             exchange: exchange,

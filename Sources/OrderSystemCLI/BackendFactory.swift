@@ -222,7 +222,7 @@ enum BackendFactory {
         return client
     }
 
-    /// The worker's dedupe record: Redis with `--cache redis` (DESIGN.md, Notifications), else a SQLite file.
+    /// The worker's dedupe record: Redis with `--cache redis` (docs/CONTRACTS.md, "Notifications"), else a SQLite file.
     static func openNotificationRecord(
         _ settings: BackendSettings,
         redis: RedisClient?,

@@ -61,7 +61,7 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
         print(report.description)
     }
 
-    /// The queues this command migrates: the consumers' queues of DESIGN.md.
+    /// The queues this command migrates: the consumers' queues (docs/CONTRACTS.md, "Messaging").
     public static let queues = [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue]
 
     /// Connects to `configuration.backends.rabbitmqURL` and migrates ``queues`` with the configured retry delays.

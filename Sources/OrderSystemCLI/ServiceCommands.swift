@@ -96,7 +96,7 @@ public struct NotificationWorkerCommand: AsyncParsableCommand {
             common: self.common, notificationTuning: self.notificationTuning, orderDatabase: database,
             analyticsDatabase: database, defaults: .servers, resolver: resolver
         )
-        // The worker keeps no database: its record follows the cache choice (DESIGN.md, Notifications).
+        // The worker keeps no database: its record follows the cache choice (docs/CONTRACTS.md, "Notifications").
         configuration.backends.store = .sqlite
         configuration.notification.port = try resolver.port(self.port, option: "port", env: ["HEALTH_PORT"], default: 8082)
         return configuration

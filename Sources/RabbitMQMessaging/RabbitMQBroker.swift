@@ -1,7 +1,7 @@
 // The RabbitMQ adapter: `MessageBroker` on our recovering `AMQPClient`.
 //
 // Mapping
-// - Topology (DESIGN.md "Messaging"): a durable topic exchange `topology.exchange`, a durable direct exchange
+// - Topology (docs/CONTRACTS.md, "Messaging"): a durable topic exchange `topology.exchange`, a durable direct exchange
 //   `topology.deadLetterExchange` (dlx). Per queue `q`: durable `q` with `x-dead-letter-exchange = dlx` and
 //   `x-dead-letter-routing-key = q.dlq`, bound to the topic exchange with each binding key and to the dlx with key
 //   `q` (retries come back that way); per retry level n: durable `q.retry.n` with `x-message-ttl` = the delay in ms

@@ -91,8 +91,8 @@ final class EndToEndTests: XCTestCase, @unchecked Sendable {
         }
     }
 
-    /// The same flow through the stack's RabbitMQ (`ordersystem all --broker rabbitmq`): DESIGN's topology, confirmed
-    /// publishes from the outbox, both consumers on their queues.
+    /// The same flow through the stack's RabbitMQ (`ordersystem all --broker rabbitmq`): the topology of
+    /// docs/CONTRACTS.md, confirmed publishes from the outbox, both consumers on their queues.
     func testOrdersFlowThroughRabbitMQ() async throws {
         try await RabbitMQTestTopology.deleteOrderTopology()
         self.extraArguments = ["--broker", "rabbitmq", "--rabbitmq-url", try RabbitMQTestTopology.url()]

@@ -1,7 +1,7 @@
 import AMQPClient
 import Logging
 
-/// The order system's fixed RabbitMQ names (DESIGN.md, Messaging) on the shared broker: tests that run the services on
+/// The order system's fixed RabbitMQ names (docs/CONTRACTS.md, "Messaging") on the shared broker: tests that run the services on
 /// RabbitMQ delete them first, so messages left by an earlier run are not counted.
 public enum RabbitMQTestTopology {
     /// The stack's `RABBITMQ_URL`, as `ordersystem`'s `--rabbitmq-url`.

@@ -6,7 +6,7 @@ import ServiceCore
 /// The one error shape every endpoint answers with:
 /// `{"error": code, "message": text, "details": {field: reason, ...}}`.
 ///
-/// Codes and statuses are a contract (DESIGN.md, "Errors"); the message never carries a driver's text.
+/// Codes and statuses are a contract (docs/CONTRACTS.md, "Errors"); the message never carries a driver's text.
 public struct APIError: Error, HTTPResponseError, Sendable {
     /// The HTTP status.
     public var status: HTTPResponse.Status
