@@ -22,13 +22,7 @@ import ServiceRuntime
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
-import AnalyticsStorage
 import Darwin
-import MySQLStorage
-import NotificationStorage
-import OrderStorage
-import RedisCaching
-import SQLiteStorage
 #endif
 
 /// A backend that was chosen but cannot be used: said clearly at start, before anything is opened.
