@@ -52,7 +52,8 @@ public struct OrderServiceBackends: Sendable {
 /// Builds the order service: routes, health, metrics and the outbox relay.
 ///
 /// The one build function the executable, `ordersystem all` and the tests use. The returned application runs the
-/// relay beside the HTTP server; on graceful shutdown the server stops first, then the relay flushes. The backends
+/// relay beside the HTTP server; on graceful shutdown the server stops first, then the group commit stores what is queued, then the relay
+/// flushes. The backends
 /// belong to the caller, who opened them and closes them after the application has stopped.
 public func buildOrderService(
     configuration: OrderServiceConfiguration,
@@ -80,6 +81,7 @@ public func buildOrderService(
         logger: logger
     )
     let store = backends.store
+    let groupCommit = OrderGroupCommit(store: store)
     let cache = backends.cache
     let broker = backends.broker
     let router = ServiceApplication.router(
@@ -97,7 +99,7 @@ public func buildOrderService(
     )
     OrderRoutes<BasicRequestContext>(
         store: store,
-        groupCommit: OrderGroupCommit(store: store),
+        groupCommit: groupCommit,
         cache: OrderCache(
             cache: cache,
             near: cache is MemoryCache || configuration.nearCacheCapacity == 0
@@ -112,7 +114,10 @@ public func buildOrderService(
         logger: logger
     ).add(to: router)
     return ServiceApplication.make(
-        router: router, hostname: configuration.hostname, port: configuration.port, services: [relay],
+        router: router, hostname: configuration.hostname, port: configuration.port,
+        // Stopped in reverse order once the server has stopped: the group commit stores what is queued, then the
+        // relay publishes it.
+        services: [relay, groupCommit],
         onServerRunning: onServerRunning, logger: logger
     )
 }

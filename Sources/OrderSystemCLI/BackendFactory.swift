@@ -57,31 +57,31 @@ enum BackendFactory {
         settings.dataDirectory.hasSuffix("/") ? settings.dataDirectory + file : settings.dataDirectory + "/" + file
     }
 
-    /// The embedded broker and the database it persists its queues in; close with `broker.shutdown()`, then
-    /// `database.close()`.
-    /// The broker: the embedded one (persisted in `broker.sqlite`), or RabbitMQ through a recovering `AMQPClient`
-    /// started here (it connects in the background and reconnects by itself) and stopped last.
+    /// The broker: the embedded one (persisted in `broker.sqlite`, closed through `opened`), or RabbitMQ on the
+    /// running `clients.rabbitMQ`, waited for up to `BROKER_CONNECT_TIMEOUT` since the topology is declared at start.
     static func openBroker(
         _ settings: BackendSettings,
-        closers: inout [@Sendable () async -> Void],
+        clients: BackendClients,
+        opened: OpenedResources,
         logger: Logger
     ) async throws -> any MessageBroker {
         switch settings.broker {
         case .embedded:
             let (broker, database) = try await Self.openEmbeddedBroker(settings, logger: logger)
-            closers.append {
+            opened.add {
                 await broker.shutdown()
                 await database.close()
             }
             return broker
         case .rabbitmq:
-            // The topology is declared at start, so wait for the first connection.
-            let (client, running) = try await RabbitMQConnector.connect(settings, logger: logger)
-            closers.append { await running.stop() }
+            guard let client = clients.rabbitMQ else { preconditionFailure("--broker rabbitmq without its client") }
+            try await RabbitMQConnector.waitUntilConnected(client, settings)
             return RabbitMQBroker(client: client, logger: logger)
         }
     }
 
+    /// The embedded broker and the database it persists its queues in; close with `broker.shutdown()`, then
+    /// `database.close()`.
     static func openEmbeddedBroker(
         _ settings: BackendSettings,
         logger: Logger
@@ -97,20 +97,22 @@ enum BackendFactory {
         }
     }
 
-    /// Opens and migrates the order store; `closers` gets what must run after every service has stopped.
+    /// Opens and migrates the order store: a SQLite file (closed through `opened`) or MySQL on `client`.
     static func openOrderStore(
         _ settings: BackendSettings,
         database: DatabaseSettings,
-        closers: inout [@Sendable () async -> Void],
+        client: MySQLClient?,
+        opened: OpenedResources,
         logger: Logger
     ) async throws -> any OrderStore {
         try await Self.openStore(
-            settings, database: database, closers: &closers, logger: logger,
+            settings, database: database, client: client, logger: logger,
             sqlite: {
                 let store = try await SQLiteOrderStore.open(
                     path: Self.path(settings, "orders.sqlite"), durability: settings.durability, logger: logger
                 )
-                return (store, { await store.close() })
+                opened.add { await store.close() }
+                return store
             },
             mysql: { client in
                 let store = MySQLOrderStore(client: client)
@@ -120,20 +122,22 @@ enum BackendFactory {
         )
     }
 
-    /// Opens and migrates the analytics store; `closers` gets what must run after every service has stopped.
+    /// Opens and migrates the analytics store: a SQLite file (closed through `opened`) or MySQL on `client`.
     static func openAnalyticsStore(
         _ settings: BackendSettings,
         database: DatabaseSettings,
-        closers: inout [@Sendable () async -> Void],
+        client: MySQLClient?,
+        opened: OpenedResources,
         logger: Logger
     ) async throws -> any AnalyticsStore {
         try await Self.openStore(
-            settings, database: database, closers: &closers, logger: logger,
+            settings, database: database, client: client, logger: logger,
             sqlite: {
                 let store = try await SQLiteAnalyticsStore.open(
                     path: Self.path(settings, "analytics.sqlite"), durability: settings.durability, logger: logger
                 )
-                return (store, { await store.close() })
+                opened.add { await store.close() }
+                return store
             },
             mysql: { client in
                 let store = MySQLAnalyticsStore(client: client)
@@ -143,22 +147,20 @@ enum BackendFactory {
         )
     }
 
-    /// The SQLite store (closed at the end), or the MySQL one on a client started for it (stopped at the end).
+    /// The SQLite store, or the MySQL one on the running `client`.
     private static func openStore<Store: Sendable>(
         _ settings: BackendSettings,
         database: DatabaseSettings,
-        closers: inout [@Sendable () async -> Void],
+        client: MySQLClient?,
         logger: Logger,
-        sqlite: () async throws -> (store: Store, close: @Sendable () async -> Void),
+        sqlite: () async throws -> Store,
         mysql: (MySQLClient) async throws -> Store
     ) async throws -> Store {
         switch settings.store {
         case .sqlite:
-            let (store, close) = try await sqlite()
-            closers.append(close)
-            return store
+            return try await sqlite()
         case .mysql:
-            let client = Self.startMySQLClient(settings, database: database, closers: &closers, logger: logger)
+            guard let client else { preconditionFailure("--store mysql without its client") }
             // Start-up (migrations) waits for MySQL, as for RabbitMQ: a database that starts after the service
             // (Docker Compose, a reboot) is not a failure. A wrong password or database fails at once.
             let deadline = ContinuousClock.now + settings.databaseConnectTimeout
@@ -187,40 +189,12 @@ enum BackendFactory {
         }
     }
 
-    /// A running MySQL client (its pool serves queries from now on) for `database`.
-    static func startMySQLClient(
-        _ settings: BackendSettings,
-        database: DatabaseSettings,
-        closers: inout [@Sendable () async -> Void],
-        logger: Logger
-    ) -> MySQLClient {
-        var configuration = MySQLConfiguration(
-            host: database.host, port: database.port, username: database.user, password: database.password,
-            database: database.name
-        )
-        configuration.connectionInitialization = MySQLSession.initialization
-        configuration.tls = MySQLConfiguration.TLS(
-            mode: database.tls.mode, caFile: database.tls.caFile, certificateFile: database.tls.certificateFile,
-            keyFile: database.tls.keyFile)
-        configuration.serverPublicKeyPEM = database.tls.serverPublicKeyPEM
-        configuration.allowPublicKeyRetrieval = database.tls.allowPublicKeyRetrieval
-        configuration.pool.maximumConnections = settings.databasePoolSize
-        configuration.queryTimeout = settings.databaseQueryTimeout
-        // A request fails fast (a 503) when MySQL is unreachable or the pool stays busy, rather than hanging.
-        configuration.pool.leaseTimeout = settings.databaseLeaseTimeout
-        configuration.pool.circuitBreakerTripAfter = settings.databaseLeaseTimeout
-        let client = MySQLClient(configuration: configuration, logger: logger)
-        let running = BackgroundService(client)
-        closers.append { await running.stop() }
-        logger.info("connecting to MySQL", metadata: ["database": "\(database)"])
-        return client
-    }
-
-    /// The worker's dedupe record: Redis with `--cache redis` (docs/CONTRACTS.md, "Notifications"), else a SQLite file.
+    /// The worker's dedupe record: Redis with `--cache redis` (docs/CONTRACTS.md, "Notifications"), else a SQLite
+    /// file (closed through `opened`).
     static func openNotificationRecord(
         _ settings: BackendSettings,
         redis: RedisClient?,
-        closers: inout [@Sendable () async -> Void],
+        opened: OpenedResources,
         logger: Logger
     ) async throws -> any NotificationRecord {
         if let redis {
@@ -229,34 +203,8 @@ enum BackendFactory {
         let record = try await SQLiteNotificationRecord.open(
             path: Self.path(settings, "notifications.sqlite"), durability: settings.durability, logger: logger
         )
-        closers.append { await record.close() }
+        opened.add { await record.close() }
         return record
-    }
-
-    /// A running Redis client when `--cache redis`, else nil.
-    static func startRedisClient(
-        _ settings: BackendSettings,
-        closers: inout [@Sendable () async -> Void],
-        logger: Logger
-    ) -> RedisClient? {
-        guard settings.cache == .redis else { return nil }
-        let client = RedisClient(
-            configuration: RedisConfiguration(
-                host: settings.redisHost, port: settings.redisPort, password: settings.redisPassword,
-                username: settings.redisUsername,
-                tls: settings.redisTLS.map {
-                    RedisConfiguration.TLS(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile)
-                },
-                commandTimeout: settings.cacheTimeout * 10
-            ),
-            logger: logger
-        )
-        let running = BackgroundService(client)
-        closers.append { await running.stop() }
-        logger.info(
-            "connecting to Redis",
-            metadata: ["address": "\(settings.redisHost):\(settings.redisPort)", "tls": "\(settings.redisTLS != nil)"])
-        return client
     }
 
     /// A service's cache: the in-process LRU, or Redis behind a timeout and a circuit breaker so that a slow or

@@ -1,11 +1,9 @@
 import AnalyticsService
-import Hummingbird
 import Logging
 import Messaging
 import NIOCore
 import NotificationWorker
 import OrderService
-import RedisClient
 import ServiceLifecycle
 import ServiceRuntime
 import UnixSignals
@@ -20,9 +18,9 @@ public enum ServiceName: String, Sendable, CaseIterable {
 /// `ordersystem all`: the three services in one process on the embedded broker, wired exactly as the
 /// single-service commands wire them, through the same build functions.
 public enum EmbeddedSystem {
-    /// Opens the backends and builds the services, in the order a service group must run them: the backends'
-    /// closer first (so it runs last), then the order service (its relay flushes after its HTTP server stops),
-    /// then the consumers.
+    /// The services of `ordersystem all`, in the order a service group must run them: the protocol clients first
+    /// (so they stop last), then the ``ServiceHost`` that opens the backends once the clients run and runs the three
+    /// services (the order service first, so its relay flushes after the consumers stopped taking work).
     /// - Parameters:
     ///   - onServerRunning: called with each service's bound port (useful with port 0).
     ///   - onBrokerOpened: called with the broker once it is open, before any service declares its topology (tests
@@ -30,55 +28,62 @@ public enum EmbeddedSystem {
     public static func makeServices(
         configuration: SystemConfiguration,
         onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void = { _, _ in },
-        onBrokerOpened: @Sendable (any MessageBroker) -> Void = { _ in }
+        onBrokerOpened: @escaping @Sendable (any MessageBroker) -> Void = { _ in }
     ) async throws -> [any Service] {
         try BackendFactory.validate(configuration.backends, singleService: false)
         try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
         let level = configuration.logLevel
-        let systemLogger = ServiceLogging.logger(service: "ordersystem", level: level)
-        let orderLogger = ServiceLogging.logger(service: ServiceName.order.rawValue, level: level)
-        let analyticsLogger = ServiceLogging.logger(service: ServiceName.analytics.rawValue, level: level)
-        let notificationLogger = ServiceLogging.logger(service: ServiceName.notification.rawValue, level: level)
-
-        // Closed in reverse order of opening, after every service has stopped.
-        var closers: [@Sendable () async -> Void] = []
-        let broker = try await BackendFactory.openBroker(configuration.backends, closers: &closers, logger: systemLogger)
-        onBrokerOpened(broker)
-        let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: systemLogger)
-        do {
-            return try await Self.makeServices(
-                configuration: configuration, broker: broker, redis: redis, closers: &closers,
-                loggers: (systemLogger, orderLogger, analyticsLogger, notificationLogger),
+        let loggers = Loggers(
+            system: ServiceLogging.logger(service: "ordersystem", level: level),
+            order: ServiceLogging.logger(service: ServiceName.order.rawValue, level: level),
+            analytics: ServiceLogging.logger(service: ServiceName.analytics.rawValue, level: level),
+            notification: ServiceLogging.logger(service: ServiceName.notification.rawValue, level: level)
+        )
+        let clients = try BackendClients.make(
+            configuration.backends, orderDatabase: configuration.orderDatabase,
+            analyticsDatabase: configuration.analyticsDatabase, logger: loggers.system
+        )
+        let host = ServiceHost(logger: loggers.system) { opened in
+            let broker = try await BackendFactory.openBroker(
+                configuration.backends, clients: clients, opened: opened, logger: loggers.system)
+            onBrokerOpened(broker)
+            return try await Self.buildServices(
+                configuration: configuration, broker: broker, clients: clients, opened: opened, loggers: loggers,
                 onServerRunning: onServerRunning
             )
-        } catch {
-            // Nothing runs yet: release what was opened.
-            for close in closers.reversed() { await close() }
-            throw error
         }
+        return clients.services + [host]
     }
 
-    /// Opens the stores and builds the three services on the already-open broker and cache client.
-    private static func makeServices(
+    private struct Loggers: Sendable {
+        var system: Logger
+        var order: Logger
+        var analytics: Logger
+        var notification: Logger
+    }
+
+    /// Opens the stores and builds the three services on the open broker and the running clients.
+    private static func buildServices(
         configuration: SystemConfiguration,
         broker: any MessageBroker,
-        redis: RedisClient?,
-        closers: inout [@Sendable () async -> Void],
-        loggers: (system: Logger, order: Logger, analytics: Logger, notification: Logger),
+        clients: BackendClients,
+        opened: OpenedResources,
+        loggers: Loggers,
         onServerRunning: @escaping @Sendable (ServiceName, Int) async -> Void
     ) async throws -> [any Service] {
-        let (systemLogger, orderLogger, analyticsLogger, notificationLogger) = loggers
+        let backends = configuration.backends
         let orderStore = try await BackendFactory.openOrderStore(
-            configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: orderLogger
+            backends, database: configuration.orderDatabase, client: clients.orderDatabase, opened: opened,
+            logger: loggers.order
         )
         let analyticsStore = try await BackendFactory.openAnalyticsStore(
-            configuration.backends, database: configuration.analyticsDatabase, closers: &closers, logger: analyticsLogger
+            backends, database: configuration.analyticsDatabase, client: clients.analyticsDatabase, opened: opened,
+            logger: loggers.analytics
         )
         let record = try await BackendFactory.openNotificationRecord(
-            configuration.backends, redis: redis, closers: &closers, logger: notificationLogger
+            backends, redis: clients.redis, opened: opened, logger: loggers.notification
         )
-        let closeAll = closers
-
+        let systemLogger = loggers.system
         func report(_ name: ServiceName) -> @Sendable (any Channel) async -> Void {
             { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -88,16 +93,22 @@ public enum EmbeddedSystem {
         }
         let order = try await buildOrderService(
             configuration: configuration.order,
-            backends: OrderServiceBackends(store: orderStore, cache: BackendFactory.makeCache(configuration.backends, redis: redis, logger: orderLogger), broker: broker),
-            logger: orderLogger,
+            backends: OrderServiceBackends(
+                store: orderStore,
+                cache: BackendFactory.makeCache(backends, redis: clients.redis, logger: loggers.order),
+                broker: broker
+            ),
+            logger: loggers.order,
             onServerRunning: report(.order)
         )
         let analytics = try await buildAnalyticsService(
             configuration: configuration.analytics,
             backends: AnalyticsServiceBackends(
-                store: analyticsStore, cache: BackendFactory.makeCache(configuration.backends, redis: redis, logger: analyticsLogger), broker: broker
+                store: analyticsStore,
+                cache: BackendFactory.makeCache(backends, redis: clients.redis, logger: loggers.analytics),
+                broker: broker
             ),
-            logger: analyticsLogger,
+            logger: loggers.analytics,
             onServerRunning: report(.analytics)
         )
         let notification = try await buildNotificationWorker(
@@ -107,20 +118,14 @@ public enum EmbeddedSystem {
                 sender: SimulatedNotificationSender(
                     latency: configuration.notificationLatency,
                     failureRate: configuration.notificationFailureRate,
-                    logger: notificationLogger
+                    logger: loggers.notification
                 ),
                 broker: broker
             ),
-            logger: notificationLogger,
+            logger: loggers.notification,
             onServerRunning: report(.notification)
         )
-        return [
-            // First in the group, so it runs last: every service has stopped before its backends close.
-            ShutdownAction {
-                for close in closeAll.reversed() { await close() }
-            },
-            order, analytics, notification,
-        ]
+        return [order, analytics, notification]
     }
 
     /// Runs the services until SIGTERM or SIGINT, then shuts them down gracefully in reverse order.

@@ -67,24 +67,30 @@ public struct MigrateCommand: AsyncParsableCommand {
         try BackendFactory.validate(backends, singleService: false)
         try BackendFactory.prepareDataDirectory(backends.dataDirectory)
         let logger = ServiceLogging.logger(service: "migrate", level: configuration.logLevel)
-        var closers: [@Sendable () async -> Void] = []
-        do {
-            if target != .analytics {
-                _ = try await BackendFactory.openOrderStore(
-                    backends, database: configuration.orderDatabase, closers: &closers, logger: logger
-                )
-                logger.info("order store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+        let clients = try BackendClients.make(
+            backends,
+            orderDatabase: target != .analytics ? configuration.orderDatabase : nil,
+            analyticsDatabase: target != .order ? configuration.analyticsDatabase : nil,
+            logger: logger
+        )
+        let opened = OpenedResources()
+        try await withRunning(clients.services) {
+            try await opened.closing {
+                if target != .analytics {
+                    _ = try await BackendFactory.openOrderStore(
+                        backends, database: configuration.orderDatabase, client: clients.orderDatabase,
+                        opened: opened, logger: logger
+                    )
+                    logger.info("order store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+                }
+                if target != .order {
+                    _ = try await BackendFactory.openAnalyticsStore(
+                        backends, database: configuration.analyticsDatabase, client: clients.analyticsDatabase,
+                        opened: opened, logger: logger
+                    )
+                    logger.info("analytics store migrated", metadata: ["store": "\(backends.store.rawValue)"])
+                }
             }
-            if target != .order {
-                _ = try await BackendFactory.openAnalyticsStore(
-                    backends, database: configuration.analyticsDatabase, closers: &closers, logger: logger
-                )
-                logger.info("analytics store migrated", metadata: ["store": "\(backends.store.rawValue)"])
-            }
-        } catch {
-            for close in closers.reversed() { await close() }
-            throw error
         }
-        for close in closers.reversed() { await close() }
     }
 }

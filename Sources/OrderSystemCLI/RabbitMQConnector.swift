@@ -3,14 +3,12 @@ import Logging
 import ServiceCore
 import ServiceRuntime
 
-/// Opens the RabbitMQ connection of a service or an administrative command from `RABBITMQ_URL` and waits up to
-/// `BROKER_CONNECT_TIMEOUT` for it (the client keeps retrying meanwhile), with one clear error for a bad URL or a
-/// broker that does not answer.
+/// The RabbitMQ connection of a service or an administrative command, from `RABBITMQ_URL`: one clear error for a
+/// bad URL, and for a broker that does not answer within `BROKER_CONNECT_TIMEOUT` (the client keeps retrying
+/// meanwhile).
 enum RabbitMQConnector {
-    /// A running, connected client; `running.stop()` closes it.
-    static func connect(
-        _ settings: BackendSettings, logger: Logger
-    ) async throws -> (client: AMQPClient, running: BackgroundService) {
+    /// The client for `settings` (not running yet).
+    static func makeClient(_ settings: BackendSettings, logger: Logger) throws -> AMQPClient {
         var configuration: AMQPConnectionConfiguration
         do {
             configuration = try AMQPConnectionConfiguration(url: settings.rabbitmqURL)
@@ -29,26 +27,36 @@ enum RabbitMQConnector {
             throw UnsupportedBackendError(
                 description: "RABBITMQ_TLS_CA, RABBITMQ_TLS_CERT or RABBITMQ_TLS_KEY is set but the URL is amqp://: use amqps:// for TLS")
         }
-        let client = AMQPClient(configuration: configuration, logger: logger)
-        let running = BackgroundService(client)
         logger.info("connecting to RabbitMQ", metadata: ["broker": "\(configuration)"])
+        return AMQPClient(configuration: configuration, logger: logger)
+    }
+
+    /// Waits until the running `client` is connected, up to `BROKER_CONNECT_TIMEOUT`.
+    static func waitUntilConnected(_ client: AMQPClient, _ settings: BackendSettings) async throws {
         do {
             try await client.waitUntilConnected(timeout: settings.brokerConnectTimeout)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            await running.stop()
+            // Parsed again only for the message: makeClient accepted this URL.
+            let configuration = try? AMQPConnectionConfiguration(url: settings.rabbitmqURL)
+            let address = configuration.map { "\($0.host):\($0.port)" } ?? "its address"
             throw UnsupportedBackendError(
-                description: "RabbitMQ at \(configuration.host):\(configuration.port) did not answer within "
+                description: "RabbitMQ at \(address) did not answer within "
                     + "\(DurationParser.format(settings.brokerConnectTimeout)) (RABBITMQ_URL; BROKER_CONNECT_TIMEOUT): \(error)"
             )
         }
-        return (client, running)
     }
 
-    /// Runs `body` with a connected client, closed when `body` returns or throws (`migrate-queues`, `replay-dlq`).
+    /// Runs `body` with a running, connected client, stopped when `body` returns or throws (`migrate-queues`,
+    /// `replay-dlq`).
     static func with<Result>(
         _ settings: BackendSettings, logger: Logger, _ body: (AMQPClient) async throws -> Result
     ) async throws -> Result {
-        let (client, running) = try await Self.connect(settings, logger: logger)
-        return try await running.stop(after: { try await body(client) })
+        let client = try Self.makeClient(settings, logger: logger)
+        return try await withRunning(client) {
+            try await Self.waitUntilConnected(client, settings)
+            return try await body(client)
+        }
     }
 }

@@ -123,57 +123,64 @@ enum SingleService {
             }
             let logger = ServiceLogging.logger(service: name.rawValue, level: configuration.logLevel)
             CredentialWarnings.log(configuration, service: name, logger: logger)
-            var closers: [@Sendable () async -> Void] = []
-            let application: any Service
-            do {
-                let broker = try await BackendFactory.openBroker(configuration.backends, closers: &closers, logger: logger)
-                let redis = BackendFactory.startRedisClient(configuration.backends, closers: &closers, logger: logger)
-                let cache = BackendFactory.makeCache(configuration.backends, redis: redis, logger: logger)
+            let backends = configuration.backends
+            let clients = try BackendClients.make(
+                backends,
+                orderDatabase: name == .order ? configuration.orderDatabase : nil,
+                analyticsDatabase: name == .analytics ? configuration.analyticsDatabase : nil,
+                logger: logger
+            )
+            let host = ServiceHost(logger: logger) { opened in
+                let broker = try await BackendFactory.openBroker(backends, clients: clients, opened: opened, logger: logger)
+                let cache = BackendFactory.makeCache(backends, redis: clients.redis, logger: logger)
                 switch name {
                 case .order:
                     let store = try await BackendFactory.openOrderStore(
-                        configuration.backends, database: configuration.orderDatabase, closers: &closers, logger: logger
+                        backends, database: configuration.orderDatabase, client: clients.orderDatabase,
+                        opened: opened, logger: logger
                     )
-                    application = try await buildOrderService(
-                        configuration: configuration.order,
-                        backends: OrderServiceBackends(store: store, cache: cache, broker: broker),
-                        logger: logger
-                    )
+                    return [
+                        try await buildOrderService(
+                            configuration: configuration.order,
+                            backends: OrderServiceBackends(store: store, cache: cache, broker: broker),
+                            logger: logger
+                        )
+                    ]
                 case .analytics:
                     let store = try await BackendFactory.openAnalyticsStore(
-                        configuration.backends, database: configuration.analyticsDatabase, closers: &closers,
-                        logger: logger
+                        backends, database: configuration.analyticsDatabase, client: clients.analyticsDatabase,
+                        opened: opened, logger: logger
                     )
-                    application = try await buildAnalyticsService(
-                        configuration: configuration.analytics,
-                        backends: AnalyticsServiceBackends(store: store, cache: cache, broker: broker),
-                        logger: logger
-                    )
+                    return [
+                        try await buildAnalyticsService(
+                            configuration: configuration.analytics,
+                            backends: AnalyticsServiceBackends(store: store, cache: cache, broker: broker),
+                            logger: logger
+                        )
+                    ]
                 case .notification:
                     let record = try await BackendFactory.openNotificationRecord(
-                        configuration.backends, redis: redis, closers: &closers, logger: logger
+                        backends, redis: clients.redis, opened: opened, logger: logger
                     )
-                    application = try await buildNotificationWorker(
-                        configuration: configuration.notification,
-                        backends: NotificationWorkerBackends(
-                            record: record,
-                            sender: SimulatedNotificationSender(
-                                latency: configuration.notificationLatency,
-                                failureRate: configuration.notificationFailureRate, logger: logger
+                    return [
+                        try await buildNotificationWorker(
+                            configuration: configuration.notification,
+                            backends: NotificationWorkerBackends(
+                                record: record,
+                                sender: SimulatedNotificationSender(
+                                    latency: configuration.notificationLatency,
+                                    failureRate: configuration.notificationFailureRate, logger: logger
+                                ),
+                                broker: broker
                             ),
-                            broker: broker
-                        ),
-                        logger: logger
-                    )
+                            logger: logger
+                        )
+                    ]
                 }
-            } catch {
-                for close in closers.reversed() { await close() }
-                throw error
             }
-            let closeAll = closers
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [ShutdownAction { for close in closeAll.reversed() { await close() } }, application],
+                    services: clients.services + [host],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

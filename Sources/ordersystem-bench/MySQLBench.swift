@@ -28,20 +28,20 @@ struct MySQLBenchOptions: ParsableArguments {
         configuration.pool.maximumConnections = self.load.connections
         configuration.pool.minimumConnections = self.load.connections
         let client = MySQLClient(configuration: configuration, logger: logger)
-        let running = BackgroundService(client)
-        // Warm-up outside the measured time: every connection opened and the statement prepared on it.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<self.load.connections {
-                group.addTask { try await statement(client, worker) }
+        let rate = try await withRunning(client) {
+            // Warm-up outside the measured time: every connection opened and the statement prepared on it.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<self.load.connections {
+                    group.addTask { try await statement(client, worker) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            return try await ordersystem_bench.measure(workers: self.load.connections, seconds: self.load.duration) {
+                seed in
+                try await statement(client, seed)
+                return 1
+            }
         }
-        let rate = try await ordersystem_bench.measure(workers: self.load.connections, seconds: self.load.duration) {
-            seed in
-            try await statement(client, seed)
-            return 1
-        }
-        await running.stop()
         return rate
     }
 }

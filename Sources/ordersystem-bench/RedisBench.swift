@@ -26,19 +26,19 @@ struct RedisGet: AsyncParsableCommand {
             ),
             logger: logger
         )
-        let running = BackgroundService(client)
-        try await client.set("key:__rand_int__", value: "xxx")
         let pipeline = self.pipeline
-        let commands = Array(repeating: RedisCommand.get("key:__rand_int__"), count: pipeline)
-        let rate = try await measure(workers: self.load.connections, seconds: self.load.duration) { _ in
-            if pipeline == 1 {
-                _ = try await client.get("key:__rand_int__")
-            } else {
-                _ = try await client.pipeline(commands)
+        let rate = try await withRunning(client) {
+            try await client.set("key:__rand_int__", value: "xxx")
+            let commands = Array(repeating: RedisCommand.get("key:__rand_int__"), count: pipeline)
+            return try await measure(workers: self.load.connections, seconds: self.load.duration) { _ in
+                if pipeline == 1 {
+                    _ = try await client.get("key:__rand_int__")
+                } else {
+                    _ = try await client.pipeline(commands)
+                }
+                return pipeline
             }
-            return pipeline
         }
-        await running.stop()
         print("ordersystem-bench redis-get: \(Int(rate)) requests/s (connections \(self.load.connections), pipeline \(pipeline))")
     }
 }

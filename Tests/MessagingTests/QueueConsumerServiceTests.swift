@@ -37,9 +37,9 @@ final class QueueConsumerServiceTests: XCTestCase {
         let service = QueueConsumerService(
             broker: broker.broker, queue: "work", prefetch: 10, batchLimit: 4, handler: handler, logger: testLogger("consumer")
         )
-        let running = BackgroundService(service)
-        let done = await eventually { handler.sizes.withLock { $0.reduce(0, +) } == 40 }
-        await running.stop()
+        let done = try await withRunning(service) {
+            await eventually { handler.sizes.withLock { $0.reduce(0, +) } == 40 }
+        }
         await broker.close()
         let sizes = handler.sizes.withLock { $0 }
         XCTAssertTrue(done, "every message handled: \(sizes)")

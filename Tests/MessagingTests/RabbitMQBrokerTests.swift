@@ -404,7 +404,7 @@ final class RabbitMQBrokerTests: XCTestCase {
                 broker: fixture.broker, queue: fixture.analytics, prefetch: 10,
                 handler: AckingHandler { deliveries in received.withLock { $0 += deliveries.map(Self.number) } },
                 topology: fixture.topology, logger: Self.logger)
-            let running = BackgroundService(service)
+            try await withRunning(service) {
             _ = await fixture.broker.publish([fixture.message(1)])
             let first = await eventually { received.withLock { $0 } == [1] }
             XCTAssertTrue(first, "\(received.withLock { $0 })")
@@ -422,8 +422,8 @@ final class RabbitMQBrokerTests: XCTestCase {
                 outcomes = await fixture.broker.publish([fixture.message(2)])
                 return outcomes == [.confirmed] && received.withLock { $0.contains(2) }
             }
-            await running.stop()
             XCTAssertTrue(resumed, "consumption resumed: \(received.withLock { $0 }), \(outcomes)")
+            }
         }
     }
 

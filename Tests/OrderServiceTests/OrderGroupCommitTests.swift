@@ -2,6 +2,8 @@ import OrderService
 import OrderStorage
 import SQLiteStorage
 import ServiceCore
+import ServiceLifecycle
+import ServiceRuntime
 import Synchronization
 import TestSupport
 import XCTest
@@ -48,64 +50,104 @@ final class OrderGroupCommitTests: XCTestCase {
     func testConcurrentOrdersShareTransactionsAndAllAreStored() async throws {
         try await self.withStore { store, contract in
             let commit = OrderGroupCommit(store: store, maximumWriters: 2, maximumBatch: 64)
-            let entries = (0..<200).map { index in
-                let (order, event) = contract.makeOrder("customer-\(index)")
-                return NewOrder(order: order, event: event)
+            try await withRunning(commit) {
+                let entries = (0..<200).map { index in
+                    let (order, event) = contract.makeOrder("customer-\(index)")
+                    return NewOrder(order: order, event: event)
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for entry in entries { group.addTask { try await commit.create(entry) } }
+                    try await group.waitForAll()
+                }
+                let sizes = store.batches.withLock { $0 }
+                XCTAssertEqual(sizes.reduce(0, +), 200, "every order written once")
+                XCTAssertLessThan(sizes.count, 20, "200 concurrent orders shared transactions: \(sizes)")
+                XCTAssertLessThanOrEqual(sizes.max() ?? 0, 64, "no batch above the maximum")
+                for entry in entries {
+                    let stored = try await store.order(id: entry.order.id)
+                    XCTAssertEqual(stored, entry.order)
+                }
+                let backlog = try await store.outboxBacklog()
+                XCTAssertEqual(backlog.pending, 200)
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for entry in entries { group.addTask { try await commit.create(entry) } }
-                try await group.waitForAll()
-            }
-            let sizes = store.batches.withLock { $0 }
-            XCTAssertEqual(sizes.reduce(0, +), 200, "every order written once")
-            XCTAssertLessThan(sizes.count, 20, "200 concurrent orders shared transactions: \(sizes)")
-            XCTAssertLessThanOrEqual(sizes.max() ?? 0, 64, "no batch above the maximum")
-            for entry in entries {
-                let stored = try await store.order(id: entry.order.id)
-                XCTAssertEqual(stored, entry.order)
-            }
-            let backlog = try await store.outboxBacklog()
-            XCTAssertEqual(backlog.pending, 200)
         }
     }
 
     func testASingleOrderIsWrittenAtOnce() async throws {
         try await self.withStore { store, contract in
             let commit = OrderGroupCommit(store: store)
-            let (order, event) = contract.makeOrder()
-            try await commit.create(NewOrder(order: order, event: event))
-            XCTAssertEqual(store.batches.withLock { $0 }, [1])
-            let stored = try await store.order(id: order.id)
-            XCTAssertEqual(stored, order)
+            try await withRunning(commit) {
+                let (order, event) = contract.makeOrder()
+                try await commit.create(NewOrder(order: order, event: event))
+                XCTAssertEqual(store.batches.withLock { $0 }, [1])
+                let stored = try await store.order(id: order.id)
+                XCTAssertEqual(stored, order)
+            }
         }
     }
 
     func testAFailedBatchFailsEachOfItsRequestsAndTheNextOnesSucceed() async throws {
         try await self.withStore { store, contract in
             let commit = OrderGroupCommit(store: store, maximumWriters: 1)
-            store.failing.store(true, ordering: .relaxed)
-            let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for index in 0..<10 {
-                    let (order, event) = contract.makeOrder("customer-\(index)")
-                    group.addTask {
-                        do {
-                            try await commit.create(NewOrder(order: order, event: event))
-                            return false
-                        } catch {
-                            return true
+            try await withRunning(commit) {
+                store.failing.store(true, ordering: .relaxed)
+                let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for index in 0..<10 {
+                        let (order, event) = contract.makeOrder("customer-\(index)")
+                        group.addTask {
+                            do {
+                                try await commit.create(NewOrder(order: order, event: event))
+                                return false
+                            } catch {
+                                return true
+                            }
                         }
                     }
+                    return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
-                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                XCTAssertEqual(failures, 10, "every request of a failed transaction hears about it")
+                let nothing = try await store.orders(limit: 20, offset: 0)
+                XCTAssertEqual(nothing, [])
+                store.failing.store(false, ordering: .relaxed)
+                let (order, event) = contract.makeOrder()
+                try await commit.create(NewOrder(order: order, event: event))
+                let stored = try await store.order(id: order.id)
+                XCTAssertEqual(stored, order, "the group commit keeps working after a failure")
             }
-            XCTAssertEqual(failures, 10, "every request of a failed transaction hears about it")
-            let nothing = try await store.orders(limit: 20, offset: 0)
-            XCTAssertEqual(nothing, [])
-            store.failing.store(false, ordering: .relaxed)
-            let (order, event) = contract.makeOrder()
-            try await commit.create(NewOrder(order: order, event: event))
-            let stored = try await store.order(id: order.id)
-            XCTAssertEqual(stored, order, "the group commit keeps working after a failure")
+        }
+    }
+
+    func testShutdownStoresWhatIsQueuedThenRefusesNewOrders() async throws {
+        try await self.withStore { store, contract in
+            let commit = OrderGroupCommit(store: store, maximumWriters: 1)
+            let entries = (0..<5).map { index in
+                let (order, event) = contract.makeOrder("customer-\(index)")
+                return NewOrder(order: order, event: event)
+            }
+            // Queued before the writers run: they wait for run(), as requests may reach the server first.
+            async let created = withTaskGroup(of: Bool.self) { group in
+                for entry in entries { group.addTask { (try? await commit.create(entry)) != nil } }
+                return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            let queued = await eventually { commit.queuedCount == entries.count }
+            XCTAssertTrue(queued, "every order queued before the writers run")
+            let group = ServiceGroup(configuration: .init(services: [commit], logger: testLogger("commit")))
+            // Asked to stop before it starts: it still stores everything queued, then returns.
+            await group.triggerGracefulShutdown()
+            try await group.run()
+            let stored = await created
+            XCTAssertEqual(stored, entries.count, "queued orders are stored at shutdown, not dropped")
+            for entry in entries {
+                let order = try await store.order(id: entry.order.id)
+                XCTAssertEqual(order, entry.order)
+            }
+            let (late, lateEvent) = contract.makeOrder()
+            do {
+                try await commit.create(NewOrder(order: late, event: lateEvent))
+                XCTFail("an order after shutdown was accepted")
+            } catch {
+                XCTAssertTrue(error is OrderGroupCommitStopped, "\(error)")
+            }
         }
     }
 }

@@ -47,10 +47,10 @@ final class MigrateQueuesCommandTests: XCTestCase, @unchecked Sendable {
     private static func withClient<T>(_ body: (AMQPClient) async throws -> T) async throws -> T {
         let client = AMQPClient(
             configuration: try AMQPConnectionConfiguration(url: try RabbitMQTestTopology.url()), logger: testLogger("amqp"))
-        return try await BackgroundService(client).stop(after: {
+        return try await withRunning(client) {
             try await client.waitUntilConnected(timeout: .seconds(10))
             return try await body(client)
-        })
+        }
     }
 
     private static func event(_ index: Int) -> OrderCreatedEvent {

@@ -35,14 +35,14 @@ public enum MySQLTestDatabase: Sendable {
         _ body: (MySQLClient) async throws -> T
     ) async throws -> T {
         let client = MySQLClient(configuration: try self.configuration(), logger: testLogger("mysql"))
-        return try await BackgroundService(client).stop(after: {
+        return try await withRunning(client) {
             if empty {
                 for table in Self.tables {
                     try await client.query("DROP TABLE IF EXISTS \(table)")
                 }
             }
             return try await body(client)
-        })
+        }
     }
 
     /// The `--order-db-*`/`--analytics-db-*` and host/port arguments of `ordersystem all` for the stack's databases.

@@ -8,5 +8,5 @@ public func withRedisClient<T: Sendable>(_ body: (RedisClient) async throws -> T
         configuration: RedisConfiguration(host: server.host, port: server.port, password: server.password),
         logger: testLogger("redis")
     )
-    return try await BackgroundService(client).stop(after: { try await body(client) })
+    return try await withRunning(client) { try await body(client) }
 }
