@@ -5,7 +5,7 @@ import ServiceRuntime
 /// The `Idempotency-Key` header of `POST /orders`: a client's name for one intended order, so that retrying a request
 /// whose answer was lost never creates a second order.
 ///
-/// Rules (README.md, "Safe retries"): 1 to 255 printable ASCII characters (space to `~`), compared exactly
+/// Rules (README.md, "Safe retries" under the API; docs/CONTRACTS.md, "HTTP API"): 1 to 255 printable ASCII characters (space to `~`), compared exactly
 /// (case-sensitive); one header only. Keys are global to the service, not per customer: clients should use random
 /// values such as UUIDs.
 public struct IdempotencyKey: Sendable, Hashable, CustomStringConvertible {
