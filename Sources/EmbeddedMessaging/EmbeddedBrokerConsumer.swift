@@ -80,7 +80,7 @@ final class EmbeddedBrokerConsumer: MessageConsumer {
         // The count comes from the stored message, not from the caller's copy of the delivery.
         let count = MessageHeaders.retryCount(message.properties.headers[MessageHeaders.retryCount])
         message.properties.headers[MessageHeaders.retryCount] = String(min(count + 1, MessageHeaders.maximumRetryCount))
-        message.queue = "\(message.home).retry.\(retry.level)"
+        message.queue = BrokerTopology.retryQueueName(of: message.home, level: retry.level)
         message.availableAt = now + EmbeddedBroker.milliseconds(retry.delay)
         message.redelivered = false
         do {
@@ -102,7 +102,7 @@ final class EmbeddedBrokerConsumer: MessageConsumer {
         let taken = try self.takeUnsettled([delivery.tag])
         var message = taken[0].message
         message.properties.headers[MessageHeaders.deathReason] = reason
-        message.queue = EmbeddedBrokerState.deadLetterQueueName(message.home)
+        message.queue = BrokerTopology.deadLetterQueueName(of: message.home)
         // Dead-letter queues list oldest death first.
         message.availableAt = EmbeddedBroker.wallClockMilliseconds()
         do {

@@ -1,4 +1,6 @@
+import DequeModule
 import Messaging
+
 extension EmbeddedBroker {
     /// One stored message as the embedded broker keeps it in memory: a row of `broker_messages`.
     struct StoredMessage: Sendable {
@@ -26,63 +28,6 @@ extension EmbeddedBroker {
                 redelivered: self.redelivered
             )
         }
-    }
-}
-
-/// A double-ended queue on a ring buffer: ready lists append at the tail and requeue at the head, both O(1).
-private struct RingDeque<Element> {
-    private var storage: [Element?] = []
-    private var head = 0
-    /// The number of elements.
-    private(set) var count = 0
-
-    var isEmpty: Bool { self.count == 0 }
-
-    mutating func append(_ element: Element) {
-        self.growIfFull()
-        self.storage[(self.head + self.count) % self.storage.count] = element
-        self.count += 1
-    }
-
-    /// Puts `elements` in front, keeping their order: the first of them becomes the first of the deque.
-    mutating func prepend(contentsOf elements: [Element]) {
-        for element in elements.reversed() {
-            self.growIfFull()
-            self.head = (self.head - 1 + self.storage.count) % self.storage.count
-            self.storage[self.head] = element
-            self.count += 1
-        }
-    }
-
-    mutating func popFirst() -> Element? {
-        guard self.count > 0 else { return nil }
-        let element = self.storage[self.head]
-        self.storage[self.head] = nil
-        self.head = (self.head + 1) % self.storage.count
-        self.count -= 1
-        if self.count == 0 { self.head = 0 }
-        self.shrinkIfSparse()
-        return element
-    }
-
-    private mutating func growIfFull() {
-        guard self.count == self.storage.count else { return }
-        self.resize(to: max(16, self.storage.count * 2))
-    }
-
-    /// Gives memory back after a burst: a quarter full halves the buffer.
-    private mutating func shrinkIfSparse() {
-        guard self.storage.count > 64, self.count < self.storage.count / 4 else { return }
-        self.resize(to: self.storage.count / 2)
-    }
-
-    private mutating func resize(to capacity: Int) {
-        var resized = [Element?](repeating: nil, count: capacity)
-        for index in 0..<self.count {
-            resized[index] = self.storage[(self.head + index) % self.storage.count]
-        }
-        self.storage = resized
-        self.head = 0
     }
 }
 
@@ -119,7 +64,8 @@ struct EmbeddedBrokerState {
 
     private struct QueueState {
         var retryDelays: [Duration]
-        var ready = RingDeque<StoredMessage>()
+        /// Appended at the tail, requeued at the head (swift-collections' ring buffer), both O(1).
+        var ready = Deque<StoredMessage>()
         /// Consumers whose `next` waits, in the order they asked.
         var waiting: [UInt64] = []
     }
@@ -275,7 +221,7 @@ struct EmbeddedBrokerState {
                 guard self.queues[message.home] != nil else { continue }
                 self.queues[message.home]?.ready.append(message)
                 if !touched.contains(message.home) { touched.append(message.home) }
-            } else if message.queue != Self.deadLetterQueueName(message.home) {
+            } else if message.queue != BrokerTopology.deadLetterQueueName(of: message.home) {
                 self.delayed.append(message)
                 addedDelayed = true
             }
@@ -326,12 +272,10 @@ struct EmbeddedBrokerState {
     /// True when `name` is a retry or dead-letter queue of a declared queue: its count lives in the database.
     func isStoredOnlyQueue(_ name: String) -> Bool {
         self.queues.contains { main, state in
-            name == Self.deadLetterQueueName(main)
-                || state.retryDelays.indices.contains { name == "\(main).retry.\($0 + 1)" }
+            name == BrokerTopology.deadLetterQueueName(of: main)
+                || state.retryDelays.indices.contains { name == BrokerTopology.retryQueueName(of: main, level: $0 + 1) }
         }
     }
-
-    static func deadLetterQueueName(_ queue: String) -> String { "\(queue).dlq" }
 
     // MARK: Consumers
 
@@ -503,6 +447,8 @@ struct EmbeddedBrokerState {
             self.consumers[id]?.unsettled[tag] = message
             deliveries.append(message.delivery(tag: tag))
         }
+        // A drained queue gives back the memory of a burst (a deque keeps its capacity otherwise).
+        if self.queues[queue]?.ready.isEmpty == true { self.queues[queue]?.ready = Deque() }
         return deliveries
     }
 }

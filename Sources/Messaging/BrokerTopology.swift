@@ -21,10 +21,10 @@ public struct BrokerTopology: Sendable, Equatable {
         }
 
         /// The name of retry level `level` (1-based).
-        public func retryQueueName(level: Int) -> String { "\(self.name).retry.\(level)" }
+        public func retryQueueName(level: Int) -> String { BrokerTopology.retryQueueName(of: self.name, level: level) }
 
         /// The name of the dead-letter queue.
-        public var deadLetterQueueName: String { "\(self.name).dlq" }
+        public var deadLetterQueueName: String { BrokerTopology.deadLetterQueueName(of: self.name) }
     }
 
     /// The durable topic exchange messages are published to.
@@ -40,6 +40,13 @@ public struct BrokerTopology: Sendable, Equatable {
         self.deadLetterExchange = deadLetterExchange
         self.queues = queues
     }
+
+    /// The retry queue of level `level` (1-based) of `queue`: `q.retry.N`. Every broker and tool derives the name
+    /// here.
+    public static func retryQueueName(of queue: String, level: Int) -> String { "\(queue).retry.\(level)" }
+
+    /// The dead-letter queue of `queue`: `q.dlq`.
+    public static func deadLetterQueueName(of queue: String) -> String { "\(queue).dlq" }
 
     /// Merges `other` into this topology; queues with the same name are replaced.
     public func merging(_ other: BrokerTopology) -> BrokerTopology {

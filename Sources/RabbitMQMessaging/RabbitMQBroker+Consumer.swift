@@ -217,7 +217,7 @@ public final class RabbitMQConsumer: MessageConsumer {
         properties.headers = headers
         properties.deliveryMode = .persistent
         try await self.forward(
-            entry, to: info.deadLetterExchange, routingKey: "\(self.queue).retry.\(clamped)", properties: properties,
+            entry, to: info.deadLetterExchange, routingKey: BrokerTopology.retryQueueName(of: self.queue, level: clamped), properties: properties,
             tag: delivery.tag)
     }
 
@@ -234,7 +234,7 @@ public final class RabbitMQConsumer: MessageConsumer {
         properties.headers = headers
         properties.deliveryMode = .persistent
         try await self.forward(
-            entry, to: info.deadLetterExchange, routingKey: "\(self.queue).dlq", properties: properties,
+            entry, to: info.deadLetterExchange, routingKey: BrokerTopology.deadLetterQueueName(of: self.queue), properties: properties,
             tag: delivery.tag)
     }
 

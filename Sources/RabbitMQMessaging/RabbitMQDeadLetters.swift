@@ -14,7 +14,7 @@ public enum RabbitMQDeadLetters {
 
     /// How many messages wait in `queue`'s dead-letter queue, or nil when it does not exist.
     public static func depth(client: AMQPClient, queue: String) async throws -> Int? {
-        try await RabbitMQQueueMigration.passiveDeclare(client: client, name: Self.deadLetterQueue(queue))
+        try await RabbitMQQueueMigration.passiveDeclare(client: client, name: BrokerTopology.deadLetterQueueName(of: queue))
             .map { Int($0.messageCount) }
     }
 
@@ -23,7 +23,7 @@ public enum RabbitMQDeadLetters {
     /// copy and its original, never neither). Returns how many were moved.
     public static func replay(client: AMQPClient, queue: String, limit: Int = .max, logger: Logger) async throws -> Int {
         try await RabbitMQQueueMigration.move(
-            client: client, from: Self.deadLetterQueue(queue), to: queue, limit: limit,
+            client: client, from: BrokerTopology.deadLetterQueueName(of: queue), to: queue, limit: limit,
             rewrite: { properties in
                 guard var headers = properties.headers else { return }
                 for name in Self.deathHeaders { headers[name] = nil }
@@ -32,6 +32,4 @@ public enum RabbitMQDeadLetters {
             logger: logger
         )
     }
-
-    static func deadLetterQueue(_ queue: String) -> String { "\(queue).dlq" }
 }
