@@ -13,6 +13,8 @@ public enum OrderTopology {
     public static let analyticsQueue = "analytics.orders"
     /// The notification worker's queue.
     public static let notificationsQueue = "notifications.orders"
+    /// The consumers' queues, each bound with `order.created`: every tool that acts on all of them uses this list.
+    public static let consumerQueues = [analyticsQueue, notificationsQueue]
     /// Default delays of the three retry levels.
     public static let defaultRetryDelays: [Duration] = [.seconds(1), .seconds(10), .seconds(60)]
 

@@ -64,7 +64,7 @@ public func buildOrderService(
 ) async throws -> some ApplicationProtocol {
     let metrics = OrderServiceMetrics(registry: registry)
     let brokerTopology = OrderTopology.topology(
-        queues: [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue],
+        queues: OrderTopology.consumerQueues,
         retryDelays: configuration.retryDelays
     )
     let topology = try await TopologyDeclaration.declare(brokerTopology, on: backends.broker, logger: logger)

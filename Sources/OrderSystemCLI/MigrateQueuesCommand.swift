@@ -62,7 +62,7 @@ public struct MigrateQueuesCommand: AsyncParsableCommand {
     }
 
     /// The queues this command migrates: the consumers' queues (docs/CONTRACTS.md, "Messaging").
-    public static let queues = [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue]
+    public static let queues = OrderTopology.consumerQueues
 
     /// Connects to `configuration.backends.rabbitmqURL` and migrates ``queues`` with the configured retry delays.
     public static func migrateQueues(

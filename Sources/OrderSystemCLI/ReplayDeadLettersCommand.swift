@@ -32,7 +32,7 @@ public struct ReplayDeadLettersCommand: AsyncParsableCommand {
     public init() {}
 
     /// The consumers' queues.
-    public static let queues = [OrderTopology.analyticsQueue, OrderTopology.notificationsQueue]
+    public static let queues = OrderTopology.consumerQueues
 
     /// The queues `argument` names; throws a validation error for anything else.
     static func queues(for argument: String) throws -> [String] {
