@@ -17,7 +17,7 @@ import Darwin
 
 /// `ordersystem healthcheck`: what the compose file's healthchecks run inside the slim image.
 final class HealthcheckCommandTests: XCTestCase {
-    func testURLPartsAreParsedWithoutFoundation() {
+    func testURLPartsAreParsed() {
         let plain = HTTPHealthProbe.Target("http://127.0.0.1:8080/health")
         XCTAssertEqual(plain?.host, "127.0.0.1")
         XCTAssertEqual(plain?.port, 8080)
