@@ -69,8 +69,11 @@ enum BackendFactory {
         switch settings.broker {
         case .embedded:
             let (broker, database) = try await Self.openEmbeddedBroker(settings, logger: logger)
+            // Its run() returns retried messages to their queues.
+            let running = BackgroundService(broker)
             closers.append {
                 await broker.shutdown()
+                await running.stop()
                 await database.close()
             }
             return broker
