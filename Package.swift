@@ -188,6 +188,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -398,8 +399,9 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder): NIO and
-        // logging only, so those test targets stay as light as the clients.
+        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder, a proxy
+        // that stalls a real server's replies): NIO and logging only, so those test targets stay as light as the
+        // clients.
         .target(
             name: "ClientTestSupport",
             dependencies: [
@@ -465,6 +467,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["pika_peer.py"],
             swiftSettings: swiftSettings
@@ -484,6 +487,7 @@ let package = Package(
                 "Messaging",
                 "RabbitMQMessaging",
                 "SQLiteStorage",
+                "ServiceCore",
                 "ServiceRuntime",
                 "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
@@ -494,7 +498,10 @@ let package = Package(
             name: "CachingTests",
             dependencies: [
                 "Caching",
+                "ClientTestSupport",
                 "RedisCaching",
+                "RedisClient",
+                "ServiceCore",
                 "TestSupport",
             ],
             swiftSettings: swiftSettings

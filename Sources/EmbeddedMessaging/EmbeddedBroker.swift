@@ -9,8 +9,9 @@
 //   head), the delayed retries, and each consumer's unsettled deliveries. Dead-lettered rows live only in the
 //   database. One `Mutex` guards that state (`EmbeddedBrokerState`, a pure state machine); it is never held
 //   across an await, and continuations are resumed after it is released.
-// - One scheduler task moves retried rows back to their main queue (row updated first, then the message is
-//   appended to the ready list) when their `available_at` passes; a `WakeSignal` tells it about new retries.
+// - A scheduler moves retried rows back to their main queue (row updated first, then the message is appended to
+//   the ready list) when their `available_at` passes; a `WakeSignal` tells it about new retries. It runs in the
+//   broker's `run()` (the broker is a Service), so the service group that runs the broker owns it.
 //
 // What survives a crash of the process
 // - Every confirmed message that was not acked or dead-lettered is still a row: after `open`, rows of main
@@ -34,6 +35,7 @@ import Messaging
 import SQLiteNIO
 import SQLiteStorage
 import ServiceCore
+import ServiceLifecycle
 import Synchronization
 
 /// An in-process ``MessageBroker`` with the semantics of the RabbitMQ adapter, persisted in a SQLite file so that a
@@ -48,16 +50,20 @@ import Synchronization
 /// Counting: ``messageCount(queue:)`` of a main queue is its ready messages in memory (neither unacknowledged
 /// ones nor retries waiting for their delay); of a retry or dead-letter queue, its rows in the database.
 ///
-/// Lifecycle: ``open(database:logger:)``, then ``shutdown()`` before closing the database; the scheduler task
-/// keeps the broker alive until then.
+/// Lifecycle: ``open(database:logger:)``; then ``run()``, in the service group of the services that use the broker
+/// (before them, so that it stops after them), returns retried messages to their queues when their delay has
+/// passed; ``shutdown()`` before closing the database. Without `run()` everything works but retries stay in their
+/// retry queues.
 ///
 /// Thread-safety: `Sendable`; every method may be called from any task.
-public final class EmbeddedBroker: MessageBroker {
+public final class EmbeddedBroker: MessageBroker, Service {
     let database: SQLiteFileDatabase
     let logger: Logger
     let state: Mutex<EmbeddedBrokerState>
     /// Wakes the scheduler when a retried message arrives.
     let retrySignal = WakeSignal()
+    /// Opened by ``shutdown()``: ends ``run()``.
+    private let stopRequested = Latch()
 
     private init(database: SQLiteFileDatabase, logger: Logger, loaded: [StoredMessage]) {
         self.database = database
@@ -74,8 +80,6 @@ public final class EmbeddedBroker: MessageBroker {
         try await Self.createSchema(in: database)
         let loaded = try await Self.loadMessages(from: database)
         let broker = EmbeddedBroker(database: database, logger: logger, loaded: loaded)
-        let scheduler = Task { await broker.runScheduler() }
-        broker.state.withLock { $0.scheduler = scheduler }
         logger.info(
             "embedded broker opened",
             metadata: ["path": "\(database.path)", "stored_messages": "\(loaded.count)"]
@@ -83,13 +87,35 @@ public final class EmbeddedBroker: MessageBroker {
         return broker
     }
 
-    /// Stops the broker: cancels the retry timer, wakes every waiting consumer (`next` returns nil), and makes
-    /// later calls fail. Stored messages stay for the next ``open(database:logger:)``. Idempotent.
+    /// Runs the scheduler that moves retried messages back to their main queue when their delay has passed, until
+    /// ``shutdown()``, a graceful shutdown of its service group, or cancellation; then shuts the broker down. Returns
+    /// at once when the broker is shut down already or `run()` runs elsewhere.
+    public func run() async {
+        guard self.state.withLock({ $0.startScheduler() }) else { return }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.runScheduler() }
+                // Cancelling the scheduler interrupts its waits (and its backoff after a failed write) at once.
+                await self.stopRequested.wait()
+                group.cancelAll()
+            }
+        }
+        let waiters = self.state.withLock { $0.schedulerStopped() }
+        for waiter in waiters { waiter.resume() }
+        await self.shutdown()
+    }
+
+    /// Stops the broker: wakes every waiting consumer (`next` returns nil), makes later calls fail, and ends
+    /// ``run()``, waiting until its scheduler has stopped (so the database may be closed next). Stored messages stay
+    /// for the next ``open(database:logger:)``. Idempotent.
     public func shutdown() async {
-        let (waiters, scheduler) = self.state.withLock { $0.shutDown() }
+        let waiters = self.state.withLock { $0.shutDown() }
         for waiter in waiters { waiter.resume(returning: nil) }
-        scheduler?.cancel()
-        await scheduler?.value
+        self.stopRequested.open()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let running = self.state.withLock { $0.waitForScheduler(continuation) }
+            if !running { continuation.resume() }
+        }
     }
 
     /// Records the exchanges, queues and bindings of `topology` in addition to those already declared.
@@ -213,7 +239,7 @@ public final class EmbeddedBroker: MessageBroker {
         wakeups.resume()
     }
 
-    /// Moves retried messages back to their main queue when their delay has elapsed.
+    /// Moves retried messages back to their main queue when their delay has elapsed, until cancelled.
     private func runScheduler() async {
         var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5))
         while !Task.isCancelled {

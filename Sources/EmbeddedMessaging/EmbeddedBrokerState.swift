@@ -101,7 +101,8 @@ struct EmbeddedBrokerState {
     }
 
     private(set) var isShutDown = false
-    var scheduler: Task<Void, Never>?
+    /// Whether ``EmbeddedBroker/run()`` runs the scheduler, and who waits in `shutdown()` for it to stop.
+    private var scheduler = SchedulerState.idle
     private var exchanges: [String: ExchangeKind] = [:]
     private var topicBindings: [String: [TopicBinding]] = [:]
     private var directBindings: [String: [String: Route]] = [:]
@@ -402,15 +403,45 @@ struct EmbeddedBrokerState {
     }
 
     /// Marks the broker shut down and returns every waiting consumer, to be resumed with nil.
-    mutating func shutDown() -> (waiters: [Continuation], scheduler: Task<Void, Never>?) {
+    mutating func shutDown() -> [Continuation] {
         self.isShutDown = true
         var waiters: [Continuation] = []
         for id in self.consumers.keys {
             if let continuation = self.removeWaiter(consumer: id) { waiters.append(continuation) }
         }
-        let scheduler = self.scheduler
-        self.scheduler = nil
-        return (waiters, scheduler)
+        return waiters
+    }
+
+    // MARK: Scheduler
+
+    enum SchedulerState {
+        case idle
+        /// `run()` runs it; the continuations wait for it to stop.
+        case running(stopWaiters: [CheckedContinuation<Void, Never>])
+        /// It ran and stopped; it never runs again.
+        case finished
+    }
+
+    /// `run()` starts: returns false (it must return at once) when the broker is shut down or it ran already.
+    mutating func startScheduler() -> Bool {
+        guard !self.isShutDown, case .idle = self.scheduler else { return false }
+        self.scheduler = .running(stopWaiters: [])
+        return true
+    }
+
+    /// `run()` has stopped the scheduler: returns who waits for that, to be resumed.
+    mutating func schedulerStopped() -> [CheckedContinuation<Void, Never>] {
+        defer { self.scheduler = .finished }
+        if case .running(let waiters) = self.scheduler { return waiters }
+        return []
+    }
+
+    /// Keeps `continuation` until the scheduler has stopped; returns false (resume it now) when it is not running.
+    mutating func waitForScheduler(_ continuation: CheckedContinuation<Void, Never>) -> Bool {
+        guard case .running(var waiters) = self.scheduler else { return false }
+        waiters.append(continuation)
+        self.scheduler = .running(stopWaiters: waiters)
+        return true
     }
 
     /// Serves waiting consumers of `queue` in the order they asked, while messages are ready; a consumer whose

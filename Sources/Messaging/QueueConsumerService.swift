@@ -21,7 +21,7 @@ public struct ConsumerControl: Sendable {
     /// attempt is used). Returns false, early, when shutdown begins: the handler should then requeue.
     public func pause(for delay: Duration) async -> Bool {
         if self.isStopping { return false }
-        await self.service.stopSignal.wait(timeout: delay)
+        await self.service.stopRequested.wait(timeout: delay)
         return !self.isStopping
     }
 
@@ -79,11 +79,12 @@ public final class QueueConsumerService: Service, Sendable {
     private let brokerErrors: Counter?
     private let topology: BrokerTopology?
     fileprivate let stopping = Atomic<Bool>(false)
-    fileprivate let stopSignal = WakeSignal()
+    /// Opened by ``stop()``; every wait of the service and its handlers (pauses, backoff, the consumer's watcher)
+    /// ends on it.
+    fileprivate let stopRequested = Latch()
     /// Per dependency: how many operations wait for it, and the first error that paused them.
     private let pauses = Mutex<[String: (waiting: Int, error: String)]>([:])
     private let pausedGauge: Gauge?
-    private let current = Mutex<(any MessageConsumer)?>(nil)
 
     /// Creates the service. At most `prefetch` deliveries are unsettled at once; batches hold at most `batchLimit`
     /// (default: `prefetch`). A batch limit below the prefetch lets the next batch arrive while one is handled.
@@ -150,13 +151,11 @@ public final class QueueConsumerService: Service, Sendable {
         }
     }
 
-    /// Begins a graceful stop: no new deliveries, the batch in hand finishes.
+    /// Begins a graceful stop: no new deliveries, the batch in hand finishes. The consumer is cancelled by
+    /// ``run()`` itself, which returns once it has closed it.
     public func stop() {
         self.stopping.store(true, ordering: .relaxed)
-        self.stopSignal.signal()
-        if let consumer = self.current.withLock({ $0 }) {
-            Task { await consumer.cancel() }
-        }
+        self.stopRequested.open()
     }
 
     private func consumeUntilStopped() async {
@@ -176,23 +175,31 @@ public final class QueueConsumerService: Service, Sendable {
                     "cannot consume; retrying",
                     metadata: ["queue": "\(self.queue)", "error": "\(error)", "retry_in": "\(DurationParser.format(delay))"]
                 )
-                await self.stopSignal.wait(timeout: delay)
+                await self.stopRequested.wait(timeout: delay)
                 continue
             }
-            self.current.withLock { $0 = consumer }
-            if self.stopping.load(ordering: .relaxed) { await consumer.cancel() }
             self.logger.info("consuming", metadata: ["queue": "\(self.queue)", "prefetch": "\(self.prefetch)"])
-            do {
-                while let deliveries = try await consumer.next(limit: self.batchLimit) {
-                    backoff.reset()
-                    await self.handler.handle(deliveries, from: consumer, control: control)
+            await withTaskGroup(of: Void.self) { group in
+                // The stop ends `next` by cancelling the consumer here, in a child of this loop: awaited before the
+                // consumer is closed, so nothing of it outlives `run()`. (The handler's batch is not interrupted.)
+                group.addTask {
+                    if await self.stopRequested.wait() { await consumer.cancel() }
                 }
-            } catch {
-                self.brokerErrors?.increment()
-                self.logger.warning("consumer failed; subscribing again", metadata: ["queue": "\(self.queue)", "error": "\(error)"])
-                await self.stopSignal.wait(timeout: backoff.nextDelay())
+                do {
+                    while let deliveries = try await consumer.next(limit: self.batchLimit) {
+                        backoff.reset()
+                        await self.handler.handle(deliveries, from: consumer, control: control)
+                    }
+                } catch {
+                    self.brokerErrors?.increment()
+                    self.logger.warning(
+                        "consumer failed; subscribing again",
+                        metadata: ["queue": "\(self.queue)", "error": "\(error)"])
+                    await self.stopRequested.wait(timeout: backoff.nextDelay())
+                }
+                // The consumer ended without a stop (broken subscription, task cancelled): end the watcher.
+                group.cancelAll()
             }
-            self.current.withLock { $0 = nil }
             await consumer.close()
         }
         self.logger.info("stopped consuming", metadata: ["queue": "\(self.queue)"])

@@ -68,6 +68,8 @@ enum BackendFactory {
         switch settings.broker {
         case .embedded:
             let (broker, database) = try await Self.openEmbeddedBroker(settings, logger: logger)
+            // Its run() brings retried messages back to their queues: a service beside the ones that use it.
+            opened.runBeside(broker)
             opened.add {
                 await broker.shutdown()
                 await database.close()

@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import Synchronization
 
 /// What a process opened that is not a running client (SQLite files, the embedded broker): closed in reverse order
@@ -7,6 +8,16 @@ import Synchronization
 /// Thread-safety: `Sendable`; opening happens in one task, closing once at the end.
 final class OpenedResources: Sendable {
     private let closes = Mutex<[@Sendable () async -> Void]>([])
+    private let running = Mutex<[any Service]>([])
+
+    /// Something opened that works only while its `run()` runs (the embedded broker's scheduler): ``ServiceHost``
+    /// runs it first in its group, so it stops after the services that use it and before it is closed.
+    func runBeside(_ service: any Service) {
+        self.running.withLock { $0.append(service) }
+    }
+
+    /// What ``runBeside(_:)`` collected, in order.
+    var services: [any Service] { self.running.withLock { $0 } }
 
     /// Remembers how to close something just opened.
     func add(_ close: @escaping @Sendable () async -> Void) {

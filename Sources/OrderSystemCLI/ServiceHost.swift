@@ -25,7 +25,7 @@ struct ServiceHost: Service {
                 self.logger.info("stopped during start-up")
                 return
             }
-            let group = ServiceGroup(configuration: .init(services: services, logger: self.logger))
+            let group = ServiceGroup(configuration: .init(services: opened.services + services, logger: self.logger))
             try await group.run()
         }
     }

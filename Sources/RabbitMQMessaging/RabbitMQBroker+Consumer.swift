@@ -6,11 +6,13 @@ import Synchronization
 
 /// A consumer of one RabbitMQ queue, made by ``RabbitMQBroker/consume(queue:prefetch:)``.
 ///
-/// Deliveries come from ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:)`` (its own channel,
-/// resumed after reconnects) through a pump task into a buffer that ``next(limit:)`` hands out from. Tags are the
-/// consumer's own (unique across reconnects); each maps to the AMQP delivery and the channel it came on. Settling a
-/// delivery whose channel died with a reconnect does nothing (logged at debug level): RabbitMQ already requeued it.
-/// Settling a tag that was never handed out or is already settled throws ``RabbitMQBrokerError``.
+/// Deliveries come from ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:receiver:)`` (its own
+/// channel, resumed after reconnects): the client's task for the consumer, a child of the client's `run()`, appends
+/// them to a buffer that ``next(limit:)`` hands out from in the caller's task. No task belongs to the consumer
+/// itself. Tags are the consumer's own (unique across reconnects); each maps to the AMQP delivery and the channel
+/// it came on. Settling a delivery whose channel died with a reconnect does nothing (logged at debug level):
+/// RabbitMQ already requeued it. Settling a tag that was never handed out or is already settled throws
+/// ``RabbitMQBrokerError``.
 ///
 /// Thread-safety: `Sendable`; settle calls may come from several tasks, `next` from one task at a time.
 public final class RabbitMQConsumer: MessageConsumer {
@@ -25,6 +27,9 @@ public final class RabbitMQConsumer: MessageConsumer {
         var unsettled: [UInt64: Entry] = [:]
         var nextTag: UInt64 = 1
         var cancelled = false
+        /// Set once the consumer is cancelled on the broker (or released): deliveries still arriving are declined.
+        /// Not at `cancelled`: until the broker has confirmed the cancel, what it sends is buffered for `close()`.
+        var declining = false
         var ended = false
         var failure: (any Error)?
         var waiter: CheckedContinuation<Void, Never>?
@@ -44,48 +49,50 @@ public final class RabbitMQConsumer: MessageConsumer {
     private let broker: RabbitMQBroker
     /// The queue consumed.
     public let queue: String
-    private final class Box: Sendable {
+
+    /// The consumer's state, and the receiver the client's consumer task hands the deliveries to.
+    private final class Box: AMQPDeliveryReceiver {
         let state = Mutex(State())
+
+        func receive(_ delivery: AMQPDelivery) -> Bool {
+            let (taken, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                // Declined: the client requeues it (and closes its channel), as RabbitMQ does with what it sent to a
+                // consumer that went away.
+                guard !state.declining else { return (false, nil) }
+                state.buffer.append(delivery)
+                let channel = delivery.channel
+                state.channels[ObjectIdentifier(channel)] = (channel, delivery.consumerTag)
+                return (true, state.takeWaiter())
+            }
+            waiter?.resume()
+            return taken
+        }
+
+        func finish(throwing error: (any Error)?) {
+            let waiter = self.state.withLock { state in
+                state.ended = true
+                state.failure = error
+                return state.takeWaiter()
+            }
+            waiter?.resume()
+        }
     }
 
     private let box = Box()
-    private let pump = Mutex<Task<Void, Never>?>(nil)
+    /// The client's registration, to stop it (no resumption after a reconnect) once cancelled.
+    private let registration: AMQPClient.ConsumerID
 
     init(broker: RabbitMQBroker, queue: String, prefetch: UInt16) {
         self.broker = broker
         self.queue = queue
-        let stream = broker.client.consume(queue: queue, prefetchCount: prefetch)
-        let box = self.box
-        let task = Task {
-            do {
-                for try await delivery in stream {
-                    let waiter = box.state.withLock { state in
-                        state.buffer.append(delivery)
-                        let channel = delivery.channel
-                        state.channels[ObjectIdentifier(channel)] = (channel, delivery.consumerTag)
-                        return state.takeWaiter()
-                    }
-                    waiter?.resume()
-                }
-                let waiter = box.state.withLock { state in
-                    state.ended = true
-                    return state.takeWaiter()
-                }
-                waiter?.resume()
-            } catch {
-                let waiter = box.state.withLock { state in
-                    state.ended = true
-                    state.failure = error
-                    return state.takeWaiter()
-                }
-                waiter?.resume()
-            }
-        }
-        self.pump.withLock { $0 = task }
+        self.registration = broker.client.consume(queue: queue, prefetchCount: prefetch, receiver: self.box)
     }
 
     deinit {
-        self.pump.withLock { $0?.cancel() }
+        // Released without `cancel`: deliveries still arriving are declined (requeued), and a reconnect does not
+        // resume the consumer.
+        self.box.state.withLock { $0.declining = true }
+        self.broker.client.stopConsuming(self.registration)
     }
 
     private var logger: Logger { self.broker.logger }
@@ -253,7 +260,8 @@ public final class RabbitMQConsumer: MessageConsumer {
     }
 
     /// Stops the consumer on the broker and ends `next` (it returns nil); deliveries handed out can still be
-    /// settled. Deliveries received but not handed out stay unacknowledged until ``close()`` (or a reconnect).
+    /// settled. Deliveries received but not handed out stay unacknowledged until ``close()`` (or a reconnect); any
+    /// still arriving are requeued. A reconnect does not resume the consumer.
     public func cancel() async {
         let (waiter, channels) = self.box.state.withLock { state in
             state.cancelled = true
@@ -265,7 +273,8 @@ public final class RabbitMQConsumer: MessageConsumer {
         for (channel, consumerTag) in channels where channel.isOpen {
             if let consumerTag { try? await channel.cancel(consumerTag: consumerTag) }
         }
-        self.pump.withLock { $0?.cancel() }
+        self.box.state.withLock { $0.declining = true }
+        self.broker.client.stopConsuming(self.registration)
     }
 
     /// Cancels, requeues every delivery not settled (handed out or buffered) and closes the consumer's channels.

@@ -18,8 +18,9 @@
 //   strings). Publishing to an exchange that does not exist would make RabbitMQ close the client's shared publishing
 //   channel (404), so an exchange this broker has not declared or seen is first checked with a passive declare on a
 //   throwaway channel; messages for a missing exchange are unroutable without being sent.
-// - Consuming: `AMQPClient.consume` (one channel per consumer, `basic.qos` = prefetch, resumed after reconnects). A
-//   pump task moves deliveries into the consumer's buffer; `next` hands them out with the consumer's own tags
+// - Consuming: `AMQPClient.consume` (one channel per consumer, `basic.qos` = prefetch, resumed after reconnects). The
+//   client's own task for the consumer (a child of its `run()`) appends deliveries to the consumer's buffer, so the
+//   consumer has no task of its own; `next` hands them out with the consumer's own tags
 //   (a counter, unique across reconnects), remembering the AMQP delivery (with its channel) behind each tag. A
 //   delivery is settled on the channel it came on: after a reconnect that channel is dead, and RabbitMQ has already
 //   requeued the message, so such a settle is logged at debug level and otherwise ignored (never sent on the new

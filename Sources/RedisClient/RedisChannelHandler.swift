@@ -74,6 +74,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// closed (the server never saw it, so it may be retried). Returns whether it was written.
     @discardableResult
     private func enqueue(_ request: RedisRequest, writingInto buffer: inout ByteBuffer, now: NIODeadline) -> Bool {
+        // Its caller was cancelled while it waited in the outbox and has returned: nobody wants the reply.
+        if request.completion.isAbandoned { return false }
         let pending = RedisPendingReply(completion: request.completion, deadline: now + request.timeout, name: request.name)
         switch self.stateMachine.enqueue(pending, replies: request.replyCount) {
         case .fail:

@@ -138,7 +138,14 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     /// fails waiting commands with ``RedisError/Code/poolShutdown``.
     public func run() async {
         await cancelWhenGracefulShutdown {
-            await self.pool.run()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.pool.run() }
+                // The shared connections are leased here, so no lease outlives the client.
+                group.addTask { await self.shared.run() }
+                // Either ends only when cancelled; should one end anyway, the other must not run on alone.
+                await group.next()
+                group.cancelAll()
+            }
         }
         self.shared.shutdown()
     }
@@ -146,16 +153,25 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     /// Leases a connection for the duration of `body`, e.g. to run several commands on the same connection. Nobody
     /// else uses it meanwhile, so `SELECT`, `WATCH` and the like only affect `body`'s commands.
     /// Waiting for a connection is bounded by ``RedisConfiguration/commandTimeout``.
+    ///
+    /// When `body` ends with the task cancelled, the connection is closed rather than given back: a command it
+    /// abandoned (a `BLPOP`, a transaction half done) may still be running on it. The pool opens a new one.
     public func withConnection<Result: Sendable>(
         _ body: (RedisConnection) async throws -> Result
     ) async throws -> Result {
         let lease = try await self.leaseConnection()
         defer { lease.release() }
-        return try await body(lease.connection)
+        do {
+            return try await body(lease.connection)
+        } catch {
+            if Task.isCancelled || (error as? RedisError)?.code == .cancelled { lease.connection.close() }
+            throw error
+        }
     }
 
     /// Runs `command` on a shared connection (or, for blocking and connection-state commands, a leased one of its
-    /// own); an error reply throws ``RedisError`` with code ``RedisError/Code/server``.
+    /// own); an error reply throws ``RedisError`` with code ``RedisError/Code/server``. Cancelling the calling task
+    /// throws ``RedisError/Code/cancelled`` at once, whether or not the server answers (see <doc:Pipelining>).
     public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         // The common case first, without the generic retry wrapper: a shared connection that takes the command.
         if !command.needsExclusiveConnection, let connection = self.shared.connection() {
@@ -192,13 +208,20 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     ) async throws(RedisError) -> Value {
         var retry = retry
         while true {
-            do {
+            do throws(RedisError) {
                 if !exclusive, let connection = self.shared.connection() {
                     return try await body(connection)
                 }
                 let lease = try await self.leaseConnection()
                 defer { lease.release() }
-                return try await body(lease.connection)
+                do throws(RedisError) {
+                    return try await body(lease.connection)
+                } catch {
+                    // The abandoned command (a blocking one, or a connection-state one) may still run on this
+                    // connection: close it rather than hand it to the next caller.
+                    if error.code == .cancelled { lease.connection.close() }
+                    throw error
+                }
             } catch where error.commandWasNotSent && retry {
                 retry = false
             }

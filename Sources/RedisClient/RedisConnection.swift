@@ -135,38 +135,50 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
 
     /// Sends `command` and returns its reply; an error reply throws ``RedisError`` with code
     /// ``RedisError/Code/server``.
+    ///
+    /// When the calling task is cancelled, this returns at once with ``RedisError/Code/cancelled``, even while the
+    /// server does not answer; the reply, when it comes, is discarded and the connection stays usable.
     public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        let value: RESPValue
-        do {
-            value = try await withUnsafeThrowingContinuation { continuation in
-                self.submit(RedisRequest(commands: .one(command), completion: .one(continuation), timeout: self.commandTimeout))
-            }
-        } catch {
-            throw Self.redisError(error)
-        }
+        let value = try await self.send(.one(command), timeout: self.commandTimeout, as: RESPValue.self) { .one($0) }
         if let error = value.redisError { throw error }
         return value
     }
 
     /// Sends all `commands` in one write and returns one result per command, in order. An error reply fails only its
-    /// own command; a connection failure throws.
+    /// own command; a connection failure throws. Cancelling the calling task throws ``RedisError/Code/cancelled``
+    /// at once, as for ``execute(_:)``.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
         try await self.pipeline(commands, timeout: self.commandTimeout)
     }
 
     func pipeline(_ commands: [RedisCommand], timeout: TimeAmount) async throws(RedisError) -> [Result<RESPValue, RedisError>] {
         if commands.isEmpty { return [] }
-        let values: [RESPValue]
-        do {
-            values = try await withUnsafeThrowingContinuation { continuation in
-                self.submit(RedisRequest(commands: .many(commands), completion: .many(continuation), timeout: timeout))
-            }
-        } catch {
-            throw Self.redisError(error)
-        }
+        let values = try await self.send(.many(commands), timeout: timeout, as: [RESPValue].self) { .many($0) }
         return values.map { value in
             if let error = value.redisError { return .failure(error) }
             return .success(value)
+        }
+    }
+
+    /// Submits `commands` and waits for the reply, or for the calling task's cancellation, whichever comes first.
+    private func send<Value: Sendable>(
+        _ commands: RedisRequest.Commands,
+        timeout: TimeAmount,
+        as: Value.Type,
+        completion: (RedisReplyWaiter<Value>) -> RedisCompletion
+    ) async throws(RedisError) -> Value {
+        let waiter = RedisReplyWaiter<Value>()
+        let request = RedisRequest(commands: commands, completion: completion(waiter), timeout: timeout)
+        do {
+            return try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { continuation in
+                    if waiter.start(continuation) { self.submit(request) }
+                }
+            } onCancel: {
+                waiter.cancel()
+            }
+        } catch {
+            throw Self.redisError(error)
         }
     }
 

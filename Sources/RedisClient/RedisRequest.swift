@@ -49,12 +49,12 @@ struct RedisPendingReply: Sendable {
     var name: String
 }
 
-/// Who gets a request's replies. A continuation is resumed straight from the event loop, with no future between.
+/// Who gets a request's replies. A waiting caller is resumed straight from the event loop, with no future between.
 enum RedisCompletion: Sendable {
     /// A single command: its reply.
-    case one(UnsafeContinuation<RESPValue, any Error>)
+    case one(RedisReplyWaiter<RESPValue>)
     /// A pipeline: all replies, in order.
-    case many(UnsafeContinuation<[RESPValue], any Error>)
+    case many(RedisReplyWaiter<[RESPValue]>)
     /// All replies, in order, through a promise (for callers that want a future, e.g. tests on an
     /// `EmbeddedChannel`).
     case promise(EventLoopPromise<[RESPValue]>)
@@ -62,8 +62,8 @@ enum RedisCompletion: Sendable {
     /// Completes with the last reply, `value`. `collected` holds the replies before it (a pipeline's); it is
     /// handed over and left empty.
     func succeed(last value: RESPValue, collected: inout [RESPValue]) {
-        if case .one(let continuation) = self {
-            continuation.resume(returning: value)
+        if case .one(let waiter) = self {
+            waiter.resume(with: .success(value))
             return
         }
         collected.append(value)
@@ -71,16 +71,25 @@ enum RedisCompletion: Sendable {
         collected = []
         switch self {
         case .one: break
-        case .many(let continuation): continuation.resume(returning: values)
+        case .many(let waiter): waiter.resume(with: .success(values))
         case .promise(let promise): promise.succeed(values)
         }
     }
 
     func fail(_ error: RedisError) {
         switch self {
-        case .one(let continuation): continuation.resume(throwing: error)
-        case .many(let continuation): continuation.resume(throwing: error)
+        case .one(let waiter): waiter.resume(with: .failure(error))
+        case .many(let waiter): waiter.resume(with: .failure(error))
         case .promise(let promise): promise.fail(error)
+        }
+    }
+
+    /// Whether the caller was cancelled before the request was written: it is then not sent at all.
+    var isAbandoned: Bool {
+        switch self {
+        case .one(let waiter): waiter.isCancelled
+        case .many(let waiter): waiter.isCancelled
+        case .promise: false
         }
     }
 }

@@ -7,8 +7,11 @@ import _ConnectionPoolModule
 /// A ``RedisConnection`` matches replies to commands in order and batches everything submitted while its event
 /// loop is busy into one write, so many callers on one connection cost one system call per batch each way instead
 /// of one per command, and no lease per command. Getting a connection is a lock and a check; when a slot has none
-/// (at start, after its connection broke, while the server is down) it returns `nil` and starts leasing one in the
-/// background, and the caller leases a connection of its own meanwhile, with the usual timeout and errors.
+/// (at start, after its connection broke, while the server is down) it returns `nil` and asks ``run()`` to lease
+/// one, and the caller leases a connection of its own meanwhile, with the usual timeout and errors.
+///
+/// The leases for the slots run in ``run()``, a child task of ``RedisClient/run()``: a refill never outlives the
+/// client, and one asked for before the client runs waits for it.
 ///
 /// The connections come from the pool, so they are authenticated, selected, created with backoff and closed at
 /// shutdown like any other; a slot gives its lease back when the connection closes (broken, timed out, shut down).
@@ -34,6 +37,9 @@ final class RedisSharedConnections: Sendable {
     private let slots: [Slot]
     private let next = Atomic<UInt>(0)
     private let lease: @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>
+    /// Slots that need a connection, for ``run()``; a slot asks once per refill (it is `.leasing` until served).
+    private let refills: AsyncStream<Slot>
+    private let refillRequests: AsyncStream<Slot>.Continuation
 
     /// - Parameters:
     ///   - count: how many connections to share (0: none, every command leases its own).
@@ -41,6 +47,18 @@ final class RedisSharedConnections: Sendable {
     init(count: Int, lease: @escaping @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>) {
         self.slots = (0..<max(0, count)).map { _ in Slot() }
         self.lease = lease
+        (self.refills, self.refillRequests) = AsyncStream.makeStream()
+    }
+
+    /// Leases a connection for every slot that asks, each lease in a child task (a slow lease does not hold up the
+    /// others), until the task is cancelled; then waits for the leases in flight, which the cancellation ends.
+    /// Runs once, as a child of ``RedisClient/run()``.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await slot in self.refills {
+                group.addTask { await self.refill(slot) }
+            }
+        }
     }
 
     /// A shared connection that is open, taking turns between the slots; `nil` when none is ready (starting to
@@ -66,7 +84,7 @@ final class RedisSharedConnections: Sendable {
                     return (nil, false)
                 }
             }
-            if refill { self.refill(slot) }
+            if refill { self.refillRequests.yield(slot) }
             if let connection { return connection }
         }
         return nil
@@ -84,6 +102,7 @@ final class RedisSharedConnections: Sendable {
 
     /// Stops sharing: closes the shared connections and never leases again.
     func shutdown() {
+        self.refillRequests.finish()
         for slot in self.slots {
             let connection = slot.state.withLock { state -> RedisConnection? in
                 defer { state = .shutDown }
@@ -94,37 +113,35 @@ final class RedisSharedConnections: Sendable {
         }
     }
 
-    private func refill(_ slot: Slot) {
-        let lease = self.lease
-        Task {
-            let leased: ConnectionLease<RedisConnection>
-            do throws(RedisError) {
-                leased = try await lease()
-            } catch {
-                slot.state.withLock { state in
-                    guard case .leasing = state else { return }
-                    state = error.code == .poolShutdown
-                        ? .shutDown : .idle(retryAfter: ContinuousClock.now + Self.retryDelay)
-                }
-                return
+    /// Leases a connection for `slot` and installs it, unless the slot was shut down meanwhile.
+    private func refill(_ slot: Slot) async {
+        let leased: ConnectionLease<RedisConnection>
+        do throws(RedisError) {
+            leased = try await self.lease()
+        } catch {
+            slot.state.withLock { state in
+                guard case .leasing = state else { return }
+                state = error.code == .poolShutdown
+                    ? .shutDown : .idle(retryAfter: ContinuousClock.now + Self.retryDelay)
             }
-            let connection = leased.connection
-            let installed = slot.state.withLock { state in
-                guard case .leasing = state else { return false }
-                state = .ready(connection)
-                return true
+            return
+        }
+        let connection = leased.connection
+        let installed = slot.state.withLock { state in
+            guard case .leasing = state else { return false }
+            state = .ready(connection)
+            return true
+        }
+        guard installed else {
+            leased.release()
+            return
+        }
+        // Exactly one release per lease: when the connection closes, for whatever reason.
+        connection.onClose { _ in
+            slot.state.withLock { state in
+                if case .ready(let current) = state, current === connection { state = .idle(retryAfter: nil) }
             }
-            guard installed else {
-                leased.release()
-                return
-            }
-            // Exactly one release per lease: when the connection closes, for whatever reason.
-            connection.onClose { _ in
-                slot.state.withLock { state in
-                    if case .ready(let current) = state, current === connection { state = .idle(retryAfter: nil) }
-                }
-                leased.release()
-            }
+            leased.release()
         }
     }
 }

@@ -3,13 +3,31 @@ import Synchronization
 
 /// Every log line of a logger, as text (level, message and all metadata), to check what logs show.
 public final class LogRecorder: Sendable {
-    private let lines = Mutex<[String]>([])
+    private struct State {
+        var lines: [String] = []
+        var waiters: [(text: String, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
 
     /// Creates an empty recorder.
     public init() {}
 
     /// All lines so far.
-    public var all: [String] { self.lines.withLock { $0 } }
+    public var all: [String] { self.state.withLock { $0.lines } }
+
+    /// Returns once a line containing `text` has been logged (at once when one has): for a test to wait until the
+    /// code under test has reached the point that logs it.
+    public func waitForLine(containing text: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let logged = self.state.withLock { state -> Bool in
+                if state.lines.contains(where: { $0.contains(text) }) { return true }
+                state.waiters.append((text, continuation))
+                return false
+            }
+            if logged { continuation.resume() }
+        }
+    }
 
     /// A logger at `trace` level that records here.
     public func logger(_ label: String = "recorded") -> Logger {
@@ -17,7 +35,13 @@ public final class LogRecorder: Sendable {
     }
 
     fileprivate func append(_ line: String) {
-        self.lines.withLock { $0.append(line) }
+        let woken = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.lines.append(line)
+            let matching = state.waiters.filter { line.contains($0.text) }.map(\.continuation)
+            state.waiters.removeAll { line.contains($0.text) }
+            return matching
+        }
+        for continuation in woken { continuation.resume() }
     }
 
     private struct Handler: LogHandler {

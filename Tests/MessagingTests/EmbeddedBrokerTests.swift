@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import Messaging
 import SQLiteStorage
+import ServiceRuntime
+import TestSupport
 import XCTest
 
 /// The embedded broker against a real SQLite file per test, in a fresh temporary directory removed afterwards.
@@ -543,19 +545,24 @@ final class EmbeddedBrokerTests: XCTestCase {
     }
 }
 
-/// A broker on a database file in a temporary directory of its own.
+/// A broker on a database file in a temporary directory of its own, running (its `run()` returns retries).
 private final class BrokerFixture {
     let directory: URL
     let topology: BrokerTopology?
     private(set) var database: SQLiteFileDatabase
     private(set) var broker: EmbeddedBroker
-    private static let logger = Logger(label: "embedded-broker-tests") { _ in SwiftLogNoOpLogHandler() }
+    private var running: FixtureService
+    static let logger = Logger(label: "embedded-broker-tests") { _ in SwiftLogNoOpLogHandler() }
 
-    private init(directory: URL, topology: BrokerTopology?, database: SQLiteFileDatabase, broker: EmbeddedBroker) {
+    private init(
+        directory: URL, topology: BrokerTopology?, database: SQLiteFileDatabase, broker: EmbeddedBroker,
+        running: FixtureService
+    ) {
         self.directory = directory
         self.topology = topology
         self.database = database
         self.broker = broker
+        self.running = running
     }
 
     static func make(declare topology: BrokerTopology?) async throws -> BrokerFixture {
@@ -563,24 +570,31 @@ private final class BrokerFixture {
             .appendingPathComponent("embedded-broker-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let (database, broker) = try await Self.open(directory: directory, topology: topology)
-        return BrokerFixture(directory: directory, topology: topology, database: database, broker: broker)
+        return BrokerFixture(
+            directory: directory, topology: topology, database: database, broker: broker,
+            running: FixtureService(broker))
     }
 
     /// What a crash and a new start do to the broker: memory lost, the file kept. The topology is declared after
     /// `open`, as the services do.
     func restart() async throws {
-        await self.broker.shutdown()
-        await self.database.close()
+        await self.stop()
         (self.database, self.broker) = try await Self.open(directory: self.directory, topology: self.topology)
+        self.running = FixtureService(self.broker)
     }
 
     func tearDown() async {
-        await self.broker.shutdown()
-        await self.database.close()
+        await self.stop()
         try? FileManager.default.removeItem(at: self.directory)
     }
 
-    private static func open(
+    private func stop() async {
+        await self.broker.shutdown()
+        await self.running.stop()
+        await self.database.close()
+    }
+
+    static func open(
         directory: URL,
         topology: BrokerTopology?
     ) async throws -> (SQLiteFileDatabase, EmbeddedBroker) {

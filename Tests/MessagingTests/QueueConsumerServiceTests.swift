@@ -1,5 +1,6 @@
 import EmbeddedMessaging
 import Messaging
+import ServiceCore
 import ServiceRuntime
 import Synchronization
 import TestSupport
@@ -16,7 +17,65 @@ private final class RecordingHandler: DeliveryBatchHandler {
     }
 }
 
+/// Holds the first batch it is handed until ``gate`` opens, then acks it; acks later batches at once.
+final class GatedHandler: DeliveryBatchHandler {
+    /// The message numbers of each batch handed over.
+    let batches = Mutex<[[Int]]>([])
+    /// Open once the first batch is in hand.
+    let holding = Latch()
+    let gate = Latch()
+
+    func handle(_ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl) async {
+        self.batches.withLock { $0.append(deliveries.map(MessageBrokerContract.number)) }
+        self.holding.open()
+        await self.gate.wait()
+        try? await consumer.ack(deliveries)
+    }
+
+    /// Runs `service` (which must use this handler) until its first batch is in hand, stops it, lets the batch
+    /// finish, and returns once `run()` has: the consumer is cancelled and closed inside `run()`, so nothing of it
+    /// is left when `run()` returns.
+    func stopWhileHoldingTheFirstBatch(of service: QueueConsumerService) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            await self.holding.wait()
+            service.stop()
+            self.gate.open()
+            try await group.waitForAll()
+        }
+    }
+}
+
 final class QueueConsumerServiceTests: XCTestCase {
+    func testStopFinishesTheBatchInHandTakesNoOtherAndRunReturnsWithTheRestBackInTheQueue() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let broker = try await TestBroker.open(path: directory.file("broker.sqlite"))
+        try await broker.broker.declare(BrokerTopology(
+            exchange: "orders", deadLetterExchange: "orders.dlx",
+            queues: [.init(name: "work", bindingKeys: ["order.created"], retryDelays: [])]
+        ))
+        let messages = (1...6).map { index in
+            OutgoingMessage(
+                exchange: "orders", routingKey: "order.created", body: Array("\(index)".utf8),
+                properties: MessageProperties(contentType: "text/plain", messageID: "m-\(index)")
+            )
+        }
+        _ = await broker.broker.publish(messages)
+        let handler = GatedHandler()
+        let service = QueueConsumerService(
+            broker: broker.broker, queue: "work", prefetch: 10, batchLimit: 2, handler: handler,
+            logger: testLogger("consumer")
+        )
+
+        try await handler.stopWhileHoldingTheFirstBatch(of: service)
+
+        XCTAssertEqual(handler.batches.withLock { $0 }, [[1, 2]], "no batch was taken after the stop")
+        let left = try await broker.broker.messageCount(queue: "work")
+        XCTAssertEqual(left, 4, "what the consumer held unsettled went back to the queue when run() closed it")
+        await broker.close()
+    }
+
     func testBatchesStayWithinTheBatchLimitWhileThePrefetchIsLarger() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

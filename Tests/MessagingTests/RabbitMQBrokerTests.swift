@@ -2,6 +2,7 @@ import AMQPClient
 import Logging
 import Messaging
 import RabbitMQMessaging
+import ServiceCore
 import ServiceRuntime
 import Synchronization
 import TestSupport
@@ -424,6 +425,64 @@ final class RabbitMQBrokerTests: XCTestCase {
             }
             XCTAssertTrue(resumed, "consumption resumed: \(received.withLock { $0 }), \(outcomes)")
             }
+        }
+    }
+
+    func testStoppedConsumerServiceFinishesTheBatchInHandAndReturnsWithTheRestRequeued() async throws {
+        try await withFixture { fixture in
+            _ = await fixture.broker.publish((1...6).map { fixture.message($0) })
+            let counts = try await fixture.waitForCounts([fixture.analytics], equal: [6])
+            XCTAssertEqual(counts, [6])
+            let handler = GatedHandler()
+            let service = QueueConsumerService(
+                broker: fixture.broker, queue: fixture.analytics, prefetch: 10, batchLimit: 2, handler: handler,
+                logger: Self.logger)
+
+            try await handler.stopWhileHoldingTheFirstBatch(of: service)
+
+            // The first batch holds what had arrived when `next` was called: one or two deliveries.
+            let batches = handler.batches.withLock { $0 }
+            XCTAssertEqual(batches.count, 1, "no batch was taken after the stop: \(batches)")
+            let handled = batches.first ?? []
+            XCTAssertEqual(handled, Array(1...handled.count))
+            // The prefetched deliveries never handed out were requeued by the close inside run().
+            let left = try await fixture.waitForCounts([fixture.analytics], equal: [6 - handled.count])
+            XCTAssertEqual(left, [6 - handled.count])
+        }
+    }
+
+    func testCancelledConsumerIsNotResumedAfterAReconnect() async throws {
+        try await withFixture { fixture in
+            var consumer: (any MessageConsumer)? = try await fixture.broker.consume(
+                queue: fixture.analytics, prefetch: 10)
+            _ = await fixture.broker.publish([fixture.message(1)])
+            let first = try await Self.receive(from: consumer!, count: 1)
+            try await consumer!.ack(first)
+            await consumer!.cancel()
+            consumer = nil
+
+            // Drop the connection: the client reconnects and resumes the consumers it still has.
+            let dropped = try await fixture.client.withChannel { channel in
+                try await channel.connection.close()
+                return channel.connection
+            }
+            let reconnected = await eventually {
+                guard let now = try? await fixture.client.withChannel({ $0.connection }) else { return false }
+                return now !== dropped
+            }
+            XCTAssertTrue(reconnected, "the client did not reconnect")
+            // A consumer of the other queue, started now, proves consumers run on the new connection.
+            let other = try await fixture.broker.consume(queue: fixture.notifications, prefetch: 10)
+            _ = await fixture.broker.publish([fixture.message(2)])
+            let resumed = try await Self.receive(from: other, count: 2)
+            try await other.ack(resumed)
+            await other.close()
+
+            let left = try await fixture.client.withChannel { channel in
+                try await channel.queueDeclare(name: fixture.analytics, passive: true)
+            }
+            XCTAssertEqual(left.consumerCount, 0, "the cancelled consumer came back with the reconnect")
+            XCTAssertEqual(left.messageCount, 1)
         }
     }
 

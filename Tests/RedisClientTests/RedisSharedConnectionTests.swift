@@ -177,6 +177,25 @@ final class RedisSharedConnectionTests: XCTestCase {
         await server.stop()
     }
 
+    func testSlotsAskingBeforeTheClientRunsAreFilledByRunAndEmptiedWhenItReturns() async throws {
+        let server = try await FakeRedisServer.start(.answer)
+        let client = RedisClient(configuration: self.configuration(port: server.port), logger: testLogger())
+        // Both slots ask for a connection; the leases are run()'s work, so nothing connects yet.
+        XCTAssertNil(client.shared.connection())
+        XCTAssertEqual(server.snapshot.accepted, 0)
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            // No command needed: the requests made before run() are served by it.
+            let filled = await eventually { client.shared.readyCount == 2 }
+            XCTAssertTrue(filled, "the slots' requests were not served once run() ran")
+            group.cancelAll()
+        }
+        XCTAssertEqual(client.shared.readyCount, 0)
+        XCTAssertNil(client.shared.connection(), "a stopped client leases nothing more")
+        await server.stop()
+    }
+
     func testBlockingCommandGetsAConnectionOfItsOwnAndDoesNotHoldUpOthers() async throws {
         var configuration = try SharedRedis.configuration()
         configuration.sharedConnections = 1

@@ -5,7 +5,7 @@ import Synchronization
 import TestSupport
 import XCTest
 
-/// A cache whose behaviour the test switches: answering, failing, or stuck (ignoring cancellation).
+/// A cache whose behaviour the test switches: answering, failing, or stuck (no answer until cancelled).
 final class SwitchableCache: KeyValueCache {
     enum Mode: Sendable { case up, failing, stuck }
     private let mode = Mutex(Mode.up)
@@ -21,8 +21,9 @@ final class SwitchableCache: KeyValueCache {
         case .up: return
         case .failing: throw TestFailure("connection refused (test)")
         case .stuck:
-            // Like a read on a socket whose peer is paused: cancellation is not noticed for a while.
-            for _ in 0..<40 { try? await Task.sleep(for: .milliseconds(50)) }
+            // Like a Redis command on a socket whose peer is paused: no answer comes, and the call returns when it
+            // is cancelled, as the Redis client's commands do (RedisCancellationTests).
+            try await Task.sleep(for: .seconds(3600))
             throw TestFailure("stuck (test)")
         }
     }
@@ -45,20 +46,65 @@ final class SwitchableCache: KeyValueCache {
 }
 
 final class ResilienceTests: XCTestCase {
-    func testDeadlineReturnsBeforeAnOperationThatIgnoresCancellation() async {
-        let box = FinishedBox()
+    // This used to prove that the deadline returns even before an operation that ignores cancellation, which took
+    // an unstructured task per call, left running after the deadline. The deadline is now a task-group race that
+    // cancels the operation and awaits it, so it holds for operations that honour cancellation, and the clients'
+    // commands do, also on a stalled socket: RedisCancellationTests and MySQLClientTests.CancellationTests prove
+    // that, and CachingTests.StalledRedisCacheTests proves the original claim end to end (a cache call on a
+    // paused Redis fails at its deadline).
+    func testDeadlineCancelsAnOperationThatHonoursCancellationAndReturnsWhenItEnds() async {
+        let cancelled = FinishedBox()
         do {
-            _ = try await withDeadline(.milliseconds(50)) {
-                // A detached task is not cancelled with its waiter: this operation truly ignores cancellation.
-                await Task.detached { try? await Task.sleep(for: .seconds(2)) }.value
-                box.mark()
+            _ = try await withDeadline(.milliseconds(50)) { () async throws -> Int in
+                // Never answers by itself: only the deadline's cancellation ends it.
+                do {
+                    try await Task.sleep(for: .seconds(3600))
+                } catch {
+                    cancelled.mark()
+                    throw error
+                }
                 return 1
             }
             XCTFail("the deadline should have passed")
         } catch {
             XCTAssertTrue(error is DeadlineExceededError, "\(error)")
-            XCTAssertFalse(box.isFinished, "the caller got its answer while the operation was still running")
+            XCTAssertTrue(cancelled.isFinished, "the operation was cancelled and had ended when the caller resumed")
         }
+    }
+
+    func testDeadlineErrorWinsOverAResultThatComesAfterTheDeadline() async {
+        do {
+            _ = try await withDeadline(.milliseconds(20)) { () async -> Int in
+                // Answers with a value, not an error, once cancelled: that late value must be discarded.
+                await Latch().wait()
+                return 1
+            }
+            XCTFail("a result that came after the deadline was returned")
+        } catch {
+            XCTAssertTrue(error is DeadlineExceededError, "\(error)")
+        }
+    }
+
+    func testDeadlinePassesTheCallersCancellationToTheOperation() async {
+        let started = Latch()
+        let result = await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                do {
+                    _ = try await withDeadline(.seconds(3600)) { () async throws -> Int in
+                        started.open()
+                        try await Task.sleep(for: .seconds(3600))
+                        return 1
+                    }
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            await started.wait()
+            group.cancelAll()
+            return await group.next()!
+        }
+        XCTAssertTrue(result is CancellationError, "\(String(describing: result))")
     }
 
     func testDeadlinePassesResultsAndErrorsThrough() async throws {

@@ -1,6 +1,7 @@
 import SQLiteStorage
 import EmbeddedMessaging
 import Logging
+import ServiceRuntime
 
 /// A logger for tests: quiet unless `TEST_LOG_LEVEL` is set.
 public func testLogger(_ label: String = "test") -> Logger {
@@ -10,23 +11,26 @@ public func testLogger(_ label: String = "test") -> Logger {
     return logger
 }
 
-/// An embedded broker on its own SQLite file, and the file's database, for tests.
+/// An embedded broker on its own SQLite file, and the file's database, for tests; the broker runs (its `run()`
+/// returns retried messages to their queues) until ``close()``.
 public struct TestBroker: Sendable {
     /// The broker.
     public let broker: EmbeddedBroker
     /// Its database.
     public let database: SQLiteFileDatabase
+    private let running: FixtureService
 
-    /// Opens a broker on `path`.
+    /// Opens a broker on `path` and runs it.
     public static func open(path: String, logger: Logger = testLogger("broker")) async throws -> TestBroker {
         let database = try await SQLiteFileDatabase.open(path: path, logger: logger)
         let broker = try await EmbeddedBroker.open(database: database, logger: logger)
-        return TestBroker(broker: broker, database: database)
+        return TestBroker(broker: broker, database: database, running: FixtureService(broker))
     }
 
-    /// Shuts the broker down and closes its database.
+    /// Shuts the broker down, waits for its `run()` and closes its database.
     public func close() async {
         await self.broker.shutdown()
+        await self.running.stop()
         await self.database.close()
     }
 }

@@ -73,13 +73,22 @@ public final class AMQPClient: Service, Sendable {
         var noAck: Bool
         var exclusive: Bool
         var arguments: AMQPFieldTable
-        var continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+        var receiver: any AMQPDeliveryReceiver
     }
 
+    /// A consumer started with ``consume(queue:prefetchCount:noAck:exclusive:arguments:receiver:)``, to stop it with
+    /// ``stopConsuming(_:)``.
+    public struct ConsumerID: Hashable, Sendable {
+        let value: Int
+    }
+
+    /// What the connection loop reacts to, in the order it happened.
     private enum Event: Sendable {
         case consumerAdded(Int)
         case connectionClosed(ObjectIdentifier)
         case shutdown
+        /// The delay before the next connection attempt has passed.
+        case reconnectDue
     }
 
     private struct State {
@@ -163,16 +172,13 @@ public final class AMQPClient: Service, Sendable {
             return result
         }
         try? await connection?.close()
-        for consumer in consumers { consumer.continuation.finish() }
+        for consumer in consumers { consumer.receiver.finish(throwing: nil) }
     }
 
+    /// Tells the connection loop to stop; the loop closes the connection itself (awaited) and returns.
     private func shutdown() {
-        let connection = self.state.withLock { state in
-            state.shuttingDown = true
-            return state.connection
-        }
+        self.state.withLock { $0.shuttingDown = true }
         self.eventContinuation.yield(.shutdown)
-        if let connection { Task { try? await connection.close() } }
     }
 
     private var isShuttingDown: Bool { self.state.withLock { $0.shuttingDown } }
@@ -180,7 +186,8 @@ public final class AMQPClient: Service, Sendable {
     private func connectionLoop() async {
         var attempt = 0
         var events = self.events.makeAsyncIterator()
-        while !self.isShuttingDown {
+        // Cancellation also shuts down (run()'s handler), but the events may end before that handler has run.
+        while !self.isShuttingDown && !Task.isCancelled {
             do {
                 let connection = try await AMQPConnection.connect(
                     configuration: self.configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
@@ -202,16 +209,36 @@ public final class AMQPClient: Service, Sendable {
                         "AMQP connection failed, retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 }
             }
-            guard !self.isShuttingDown else { break }
+            guard !self.isShuttingDown && !Task.isCancelled else { break }
             let delay = self.delay(attempt: max(attempt, 1))
-            // Sleep, but wake for shutdown.
-            let sleeper = Task { try await Task.sleep(for: delay) }
-            let stopWaiting = Task {
-                while !self.isShuttingDown && !sleeper.isCancelled { try await Task.sleep(for: .milliseconds(50)) }
-                sleeper.cancel()
+            await self.waitBeforeReconnecting(delay, events: &events)
+        }
+    }
+
+    /// Waits `delay`, or less when shutdown begins: a timer child posts ``Event/reconnectDue`` to the events the loop
+    /// reads anyway, so whichever of the two comes first wakes it, with no polling. A shutdown cancels the timer
+    /// (its event is then never posted).
+    private func waitBeforeReconnecting(_ delay: Duration, events: inout AsyncStream<Event>.AsyncIterator) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    return
+                }
+                self.eventContinuation.yield(.reconnectDue)
             }
-            _ = try? await sleeper.value
-            stopWaiting.cancel()
+            // Nil once the task is cancelled, which also shuts the client down.
+            waiting: while let event = await events.next() {
+                switch event {
+                case .reconnectDue, .shutdown:
+                    break waiting
+                case .consumerAdded, .connectionClosed:
+                    // The next connection starts every registered consumer; a closed connection is already gone.
+                    continue
+                }
+            }
+            group.cancelAll()
         }
     }
 
@@ -243,11 +270,10 @@ public final class AMQPClient: Service, Sendable {
 
     /// Runs the consumers on `connection` until it closes.
     private func serve(_ connection: AMQPConnection, events: inout AsyncStream<Event>.AsyncIterator) async {
-        let identifier = ObjectIdentifier(connection)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 _ = await connection.closed()
-                self.eventContinuation.yield(.connectionClosed(identifier))
+                self.eventContinuation.yield(.connectionClosed(ObjectIdentifier(connection)))
             }
             // A consumer added before this connection also has a queued event: start each one once.
             var started = Set<Int>()
@@ -255,20 +281,25 @@ public final class AMQPClient: Service, Sendable {
                 started.insert(id)
                 group.addTask { await self.runConsumer(id, on: connection) }
             }
+            var closed = false
+            // Nil once the task is cancelled, which also shuts the client down.
             loop: while let event = await events.next() {
                 switch event {
                 case .consumerAdded(let id):
                     guard started.insert(id).inserted else { continue }
                     group.addTask { await self.runConsumer(id, on: connection) }
-                case .connectionClosed(let closed) where closed == identifier:
+                case .connectionClosed(let identifier) where identifier == ObjectIdentifier(connection):
+                    closed = true
                     break loop
-                case .connectionClosed:
+                case .connectionClosed, .reconnectDue:
                     continue
                 case .shutdown:
-                    try? await connection.close()
                     break loop
                 }
             }
+            // Shutting down: close here, awaited, before the children are cancelled, so that the consumers' channels
+            // are already closed when they end.
+            if !closed { try? await connection.close() }
             group.cancelAll()
         }
         self.state.withLock { state in
@@ -289,23 +320,22 @@ public final class AMQPClient: Service, Sendable {
             if spec.prefetchCount > 0 { try await channel.basicQos(prefetchCount: spec.prefetchCount) }
             let consumer = try await channel.consume(
                 queue: spec.queue, noAck: spec.noAck, exclusive: spec.exclusive, arguments: spec.arguments)
-            try await withTaskCancellationHandler {
-                for try await delivery in consumer {
-                    if case .terminated = spec.continuation.yield(delivery) {
-                        try? await delivery.reject(requeue: true)
-                        try? await channel.close()
-                        return
-                    }
+            // Cancellation (by `serve`, after it closed the connection) ends this loop.
+            for try await delivery in consumer {
+                if !spec.receiver.receive(delivery) {
+                    try? await delivery.reject(requeue: true)
+                    try? await channel.close()
+                    return
                 }
-            } onCancel: {
-                Task { try? await channel.close() }
             }
+            // Answered at once when the connection is closed already; awaited, so nothing of it outlives `serve`.
+            if Task.isCancelled { try? await channel.close() }
         } catch {
             // A lost connection is recovered by the loop; a channel error (e.g. the queue was deleted) ends the
-            // consumer's sequence with the reason.
+            // consumer with the reason.
             if connection.isOpen && !Task.isCancelled {
                 let spec = self.state.withLock { $0.consumers.removeValue(forKey: id) }
-                spec?.continuation.finish(throwing: error)
+                spec?.receiver.finish(throwing: error)
             }
         }
     }
@@ -450,22 +480,61 @@ public final class AMQPClient: Service, Sendable {
 
     /// Consumes `queue` on its own channel with `prefetchCount`, resuming after every reconnection. The sequence
     /// ends when the client stops, and throws when the broker refuses the consumer (e.g. the queue is gone).
+    /// Ending the iteration (e.g. cancelling the iterating task) stops the consumer.
     public func consume(
         queue: String, prefetchCount: UInt16 = 100, noAck: Bool = false, exclusive: Bool = false,
         arguments: AMQPFieldTable = [:]
     ) -> AsyncThrowingStream<AMQPDelivery, any Error> {
         let (stream, continuation) = AsyncThrowingStream<AMQPDelivery, any Error>.makeStream()
+        let id = self.consume(
+            queue: queue, prefetchCount: prefetchCount, noAck: noAck, exclusive: exclusive, arguments: arguments,
+            receiver: StreamReceiver(continuation: continuation))
+        continuation.onTermination = { _ in
+            self.stopConsuming(id)
+        }
+        return stream
+    }
+
+    /// Consumes `queue` on its own channel with `prefetchCount`, resuming after every reconnection, and hands every
+    /// delivery to `receiver` from the client's own task for this consumer, a child of ``run()``: the caller needs
+    /// no task of its own to receive (e.g. a consumer that buffers deliveries for a pull-style `next`).
+    /// `receiver` is finished when the client stops, or when the broker refuses the consumer (e.g. the queue is
+    /// gone). Stop it with ``stopConsuming(_:)``.
+    @discardableResult
+    public func consume(
+        queue: String, prefetchCount: UInt16 = 100, noAck: Bool = false, exclusive: Bool = false,
+        arguments: AMQPFieldTable = [:], receiver: some AMQPDeliveryReceiver
+    ) -> ConsumerID {
         let id = self.state.withLock { state in
             defer { state.nextConsumerID += 1 }
             state.consumers[state.nextConsumerID] = ConsumerSpec(
                 queue: queue, prefetchCount: prefetchCount, noAck: noAck, exclusive: exclusive, arguments: arguments,
-                continuation: continuation)
+                receiver: receiver)
             return state.nextConsumerID
         }
-        continuation.onTermination = { _ in
-            _ = self.state.withLock { $0.consumers.removeValue(forKey: id) }
-        }
         self.eventContinuation.yield(.consumerAdded(id))
-        return stream
+        return ConsumerID(value: id)
+    }
+
+    /// Forgets a consumer: it is not resumed after a reconnection. Deliveries still arriving on its channel go to
+    /// its receiver until the broker's side of the consumer ends (cancel it on its channel first, e.g. with
+    /// ``AMQPChannel/cancel(consumerTag:)``, for none to come); a receiver that declines them gets them requeued.
+    /// Its receiver is not finished.
+    public func stopConsuming(_ id: ConsumerID) {
+        _ = self.state.withLock { $0.consumers.removeValue(forKey: id.value) }
+    }
+
+    /// ``consume(queue:prefetchCount:noAck:exclusive:arguments:)``'s sequence, fed by the consumer's task.
+    private struct StreamReceiver: AMQPDeliveryReceiver {
+        let continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+
+        func receive(_ delivery: AMQPDelivery) -> Bool {
+            if case .terminated = self.continuation.yield(delivery) { return false }
+            return true
+        }
+
+        func finish(throwing error: (any Error)?) {
+            self.continuation.finish(throwing: error)
+        }
     }
 }

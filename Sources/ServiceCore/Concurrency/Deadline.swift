@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The operation did not finish within its deadline.
 public struct DeadlineExceededError: Error, CustomStringConvertible {
     /// The deadline that passed.
@@ -11,63 +9,29 @@ public struct DeadlineExceededError: Error, CustomStringConvertible {
 
 /// Runs `operation` and returns its result, or throws ``DeadlineExceededError`` once `timeout` has passed.
 ///
-/// Unlike a task-group race, this returns at the deadline even when the operation ignores cancellation (a read on a
-/// socket whose peer is paused): the operation is cancelled and left to finish on its own. Use it where a stuck
-/// dependency must not stall the caller, such as health probes and cache calls.
+/// The operation and a timer race as two children of a task group; the first to finish wins and the other is
+/// cancelled and awaited, so nothing outlives the call. At the deadline the operation is cancelled, and the call
+/// returns as soon as the operation notices: every operation used here (health probes, cache calls) must honour
+/// cancellation. Our clients do, also on a socket whose peer is paused: a cancelled Redis command returns at once
+/// and its late reply is discarded, a cancelled MySQL statement closes its connection. An operation that ignored
+/// cancellation would hold the caller until it finished on its own; its result is then discarded and the deadline
+/// error thrown all the same.
 public func withDeadline<T: Sendable>(
     _ timeout: Duration,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let race = DeadlineRace<T>()
-    let work = Task<Void, Never> {
-        do {
-            race.finish(.success(try await operation()))
-        } catch {
-            race.finish(.failure(error))
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw DeadlineExceededError(timeout: timeout)
         }
-    }
-    let timer = Task<Void, Never> {
-        try? await Task.sleep(for: timeout)
-        if !Task.isCancelled {
-            race.finish(.failure(DeadlineExceededError(timeout: timeout)))
-            work.cancel()
+        // Cancels the loser, which the group then awaits before returning.
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else {
+            // Unreachable: the group holds two tasks.
+            throw DeadlineExceededError(timeout: timeout)
         }
-    }
-    defer { timer.cancel() }
-    return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { continuation in
-            race.wait(continuation)
-        }
-    } onCancel: {
-        work.cancel()
-    }
-}
-
-/// The first result wins; it may arrive before or after the waiter.
-private final class DeadlineRace<T: Sendable>: Sendable {
-    private struct State {
-        var result: Result<T, any Error>?
-        var waiter: CheckedContinuation<T, any Error>?
-    }
-
-    private let state = Mutex(State())
-
-    func finish(_ result: Result<T, any Error>) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<T, any Error>? in
-            guard state.result == nil else { return nil }
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(with: result)
-    }
-
-    func wait(_ continuation: CheckedContinuation<T, any Error>) {
-        let ready = self.state.withLock { state -> Result<T, any Error>? in
-            if let result = state.result { return result }
-            state.waiter = continuation
-            return nil
-        }
-        if let ready { continuation.resume(with: ready) }
+        return first
     }
 }
