@@ -54,8 +54,17 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         // The generic connection pool only (`_ConnectionPoolModule`); exact, since its API is underscored.
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+        // Tests only: `TestClock`, which tests advance instead of sleeping. Never linked into the services: its module
+        // imports all of Foundation (docs/ARCHITECTURE.md, "Time").
+        .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
     targets: [
+        // MARK: Base: the one backoff and the Duration conversions, for clients and core alike; no dependency.
+        .target(
+            name: "Timing",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Protocol clients: leaves that know their wire protocol and nothing of orders.
         // TLS for the three clients: the context from CA, certificate and key files, the name checks, the
         // handshake handler and the explanations of failures, in each client's words.
@@ -72,6 +81,7 @@ let package = Package(
             name: "MySQLClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +97,7 @@ let package = Package(
             name: "RedisClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -99,6 +110,7 @@ let package = Package(
             name: "AMQPClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -107,9 +119,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: Core: identifiers, time, money, JSON, backoff, health and concurrency helpers; no I/O, no dependency.
+        // MARK: Core: identifiers, timestamps, money, JSON, health and concurrency helpers; no I/O, only the base.
         .target(
             name: "ServiceCore",
+            dependencies: [
+                "Timing",
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -127,6 +142,7 @@ let package = Package(
             name: "Messaging",
             dependencies: [
                 "ServiceCore",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,6 +178,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "ServiceCore",
+                "Timing",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,6 +199,7 @@ let package = Package(
                 "SQLiteStorage",
                 "ServiceCore",
                 "Storage",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -194,6 +212,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "Messaging",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -206,6 +225,7 @@ let package = Package(
                 "Caching",
                 "RedisClient",
                 "ServiceCore",
+                "Timing",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -245,6 +265,7 @@ let package = Package(
                 "OrderMessaging",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -355,6 +376,7 @@ let package = Package(
                 "SQLiteStorage",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -385,6 +407,7 @@ let package = Package(
                 "RedisClient",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -395,11 +418,13 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder): NIO and
-        // logging only, so those test targets stay as light as the clients.
+        // What every test shares (a server that answers the wrong protocol, a log recorder, `eventually`, the waits
+        // on a test clock): NIO, logging and swift-clocks only, so the clients' test targets stay as light as the
+        // clients.
         .target(
             name: "ClientTestSupport",
             dependencies: [
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -413,6 +438,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -432,10 +458,12 @@ let package = Package(
             dependencies: [
                 "ClientTestSupport",
                 "MySQLClient",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -467,6 +495,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TimingTests",
+            dependencies: [
+                "ClientTestSupport",
+                "Timing",
+                .product(name: "Clocks", package: "swift-clocks"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceCoreTests",
             dependencies: [
                 "ServiceCore",
@@ -477,6 +514,7 @@ let package = Package(
             name: "MessagingTests",
             dependencies: [
                 "AMQPClient",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "RabbitMQMessaging",
@@ -493,6 +531,7 @@ let package = Package(
                 "Caching",
                 "RedisCaching",
                 "TestSupport",
+                .product(name: "Clocks", package: "swift-clocks"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -500,10 +539,12 @@ let package = Package(
             name: "ServiceRuntimeTests",
             dependencies: [
                 "Caching",
+                "ClientTestSupport",
                 "Messaging",
                 "ServiceCore",
                 "ServiceRuntime",
                 "TestSupport",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -521,6 +562,7 @@ let package = Package(
             name: "OrderServiceTests",
             dependencies: [
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -547,6 +589,7 @@ let package = Package(
                 "AnalyticsService",
                 "AnalyticsStorage",
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -567,6 +610,7 @@ let package = Package(
         .testTarget(
             name: "NotificationWorkerTests",
             dependencies: [
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "NotificationStorage",

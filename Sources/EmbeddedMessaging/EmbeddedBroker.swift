@@ -35,6 +35,7 @@ import SQLiteNIO
 import SQLiteStorage
 import ServiceCore
 import Synchronization
+import Timing
 
 /// An in-process ``MessageBroker`` with the semantics of the RabbitMQ adapter, persisted in a SQLite file so that a
 /// crash of the process loses no confirmed message.
@@ -252,6 +253,6 @@ public final class EmbeddedBroker: MessageBroker {
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.totalNanoseconds / 1_000_000
+        duration.totalMilliseconds
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import NIOPosix
 import ServiceCore
+import Timing
 
 #if canImport(Glibc)
 import Glibc
@@ -167,8 +168,7 @@ public enum HTTPHealthProbe {
         var remainingMilliseconds: Int32 {
             let left = ContinuousClock.now.duration(to: self.end)
             guard left > .zero else { return 0 }
-            let (seconds, attoseconds) = left.components
-            return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            return Int32(clamping: left.totalMilliseconds + 1)
         }
 
         var describedTimeout: String {

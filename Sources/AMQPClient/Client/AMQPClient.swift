@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import Timing
 
 /// A recovering AMQP client: a swift-service-lifecycle `Service` that owns one connection and, when it drops,
 /// reconnects with backoff, re-declares the recorded topology, reopens its publishing channel and resumes consumers.
@@ -27,11 +28,12 @@ import Synchronization
 ///
 /// Thread-safety: `Sendable`; every method may be called from any task.
 public final class AMQPClient: Service, Sendable {
-    /// How long to wait between reconnection attempts.
+    /// How long to wait between reconnection attempts: the settings of the package's one backoff
+    /// (`Timing.Backoff`), which doubles the delay up to the maximum and draws each one between half and all of it.
     public struct Backoff: Sendable {
-        /// The first delay.
+        /// The first delay (at most; at least half of it).
         public var initial: Duration
-        /// The largest delay; delays double up to it, with ±20 % jitter.
+        /// The largest delay; delays double up to it.
         public var maximum: Duration
         /// Creates a backoff policy.
         public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
@@ -93,6 +95,8 @@ public final class AMQPClient: Service, Sendable {
         /// Why the latest connection attempt failed, until one succeeds: told by ``waitUntilConnected(timeout:)``
         /// instead of a bare timeout (e.g. a certificate that does not verify).
         var lastConnectError: (any Error)?
+        /// The pause before the next reconnection attempt, cancelled by ``shutdown()`` so stopping never waits it out.
+        var reconnectPause: Task<Void, any Error>?
     }
 
     private let configuration: AMQPConnectionConfiguration
@@ -167,10 +171,11 @@ public final class AMQPClient: Service, Sendable {
     }
 
     private func shutdown() {
-        let connection = self.state.withLock { state in
+        let (connection, pause) = self.state.withLock { state in
             state.shuttingDown = true
-            return state.connection
+            return (state.connection, state.reconnectPause)
         }
+        pause?.cancel()
         self.eventContinuation.yield(.shutdown)
         if let connection { Task { try? await connection.close() } }
     }
@@ -179,6 +184,7 @@ public final class AMQPClient: Service, Sendable {
 
     private func connectionLoop() async {
         var attempt = 0
+        var backoff = Timing.Backoff(initial: self.backoff.initial, maximum: self.backoff.maximum)
         var events = self.events.makeAsyncIterator()
         while !self.isShuttingDown {
             do {
@@ -192,6 +198,7 @@ public final class AMQPClient: Service, Sendable {
                 }
                 if attempt > 0 { self.logger.info("AMQP connection recovered", metadata: ["attempts": "\(attempt)"]) }
                 attempt = 0
+                backoff.reset()
                 self.state.withLock { $0.lastConnectError = nil }
                 await self.serve(connection, events: &events)
             } catch {
@@ -203,23 +210,20 @@ public final class AMQPClient: Service, Sendable {
                 }
             }
             guard !self.isShuttingDown else { break }
-            let delay = self.delay(attempt: max(attempt, 1))
-            // Sleep, but wake for shutdown.
-            let sleeper = Task { try await Task.sleep(for: delay) }
-            let stopWaiting = Task {
-                while !self.isShuttingDown && !sleeper.isCancelled { try await Task.sleep(for: .milliseconds(50)) }
-                sleeper.cancel()
-            }
-            _ = try? await sleeper.value
-            stopWaiting.cancel()
+            await self.pause(for: backoff.nextDelay(), on: backoff.clock)
         }
     }
 
-    private func delay(attempt: Int) -> Duration {
-        var delay = self.backoff.initial
-        for _ in 1..<min(attempt, 30) where delay < self.backoff.maximum { delay *= 2 }
-        delay = min(delay, self.backoff.maximum)
-        return delay * Double.random(in: 0.8...1.2)
+    /// Sleeps for `delay`, or until ``shutdown()`` cancels the sleep.
+    private func pause(for delay: Duration, on clock: some Clock<Duration>) async {
+        let sleep = Task { try await clock.sleep(for: delay) }
+        let stopping = self.state.withLock { state in
+            if !state.shuttingDown { state.reconnectPause = sleep }
+            return state.shuttingDown
+        }
+        if stopping { sleep.cancel() }
+        _ = try? await sleep.value
+        self.state.withLock { $0.reconnectPause = nil }
     }
 
     /// Re-declares the topology and opens the publishing channel; then the client counts as connected.
