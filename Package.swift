@@ -56,9 +56,19 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         // The generic connection pool only (`_ConnectionPoolModule`); exact, since its API is underscored.
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
+        // Tests only: `TestClock`, which tests advance instead of sleeping. Never linked into the services: its module
+        // imports all of Foundation (docs/ARCHITECTURE.md, "Time").
+        .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
     targets: [
-        // MARK: Protocol clients: leaves that know their wire protocol and nothing of orders.
+        // MARK: Base: time and retry helpers everything may use; no dependency.
+        // The one backoff and the one set of Duration conversions, for the clients and the services alike.
+        .target(
+            name: "Timing",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Protocol clients: know their wire protocol and nothing of orders.
         // TLS for the three clients: the context from CA, certificate and key files, the name checks, the
         // handshake handler and the explanations of failures, in each client's words.
         .target(
@@ -74,6 +84,7 @@ let package = Package(
             name: "MySQLClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,6 +100,7 @@ let package = Package(
             name: "RedisClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,6 +113,7 @@ let package = Package(
             name: "AMQPClient",
             dependencies: [
                 "ClientTLS",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -112,6 +125,9 @@ let package = Package(
         // MARK: Core: identifiers, time, money, JSON, backoff, health and concurrency helpers; no I/O, no dependency.
         .target(
             name: "ServiceCore",
+            dependencies: [
+                "Timing",
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -129,6 +145,7 @@ let package = Package(
             name: "Messaging",
             dependencies: [
                 "ServiceCore",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,6 +181,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: [
                 "ServiceCore",
+                "Timing",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,6 +202,7 @@ let package = Package(
                 "SQLiteStorage",
                 "ServiceCore",
                 "Storage",
+                "Timing",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -198,6 +217,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "Messaging",
+                "Timing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -210,6 +230,7 @@ let package = Package(
                 "Caching",
                 "RedisClient",
                 "ServiceCore",
+                "Timing",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -249,6 +270,7 @@ let package = Package(
                 "OrderMessaging",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -359,6 +381,7 @@ let package = Package(
                 "SQLiteStorage",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -389,6 +412,7 @@ let package = Package(
                 "RedisClient",
                 "ServiceCore",
                 "ServiceRuntime",
+                "Timing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -399,12 +423,13 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // What the protocol clients' tests share (a server that answers the wrong protocol, a log recorder, a proxy
-        // that stalls a real server's replies): NIO and logging only, so those test targets stay as light as the
+        // What the protocol clients' tests share (servers that answer the wrong protocol or stall, a log recorder, waits
+        // on a condition or a test clock): NIO, logging and swift-clocks only, so those test targets stay as light as the
         // clients.
         .target(
             name: "ClientTestSupport",
             dependencies: [
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -418,6 +443,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient",
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -433,14 +459,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TimingTests",
+            dependencies: [
+                "ClientTestSupport",
+                "Timing",
+                .product(name: "Clocks", package: "swift-clocks"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MySQLClientTests",
             dependencies: [
                 "ClientTestSupport",
                 "MySQLClient",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -483,6 +520,7 @@ let package = Package(
             name: "MessagingTests",
             dependencies: [
                 "AMQPClient",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "RabbitMQMessaging",
@@ -503,6 +541,7 @@ let package = Package(
                 "RedisClient",
                 "ServiceCore",
                 "TestSupport",
+                .product(name: "Clocks", package: "swift-clocks"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -510,10 +549,12 @@ let package = Package(
             name: "ServiceRuntimeTests",
             dependencies: [
                 "Caching",
+                "ClientTestSupport",
                 "Messaging",
                 "ServiceCore",
                 "ServiceRuntime",
                 "TestSupport",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -531,6 +572,7 @@ let package = Package(
             name: "OrderServiceTests",
             dependencies: [
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -557,6 +599,7 @@ let package = Package(
                 "AnalyticsService",
                 "AnalyticsStorage",
                 "Caching",
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
@@ -577,6 +620,7 @@ let package = Package(
         .testTarget(
             name: "NotificationWorkerTests",
             dependencies: [
+                "ClientTestSupport",
                 "EmbeddedMessaging",
                 "Messaging",
                 "NotificationStorage",

@@ -1,6 +1,5 @@
 import Logging
 import ServiceCore
-import Synchronization
 
 /// Wraps a remote ``KeyValueCache`` (Redis) so that its failure never slows the service down: every call is bounded
 /// by a short timeout, and after a few consecutive failures the circuit opens and calls fail at once, without touching
@@ -8,6 +7,9 @@ import Synchronization
 ///
 /// Callers treat every error as a miss, so with the circuit open requests are served from the store at the store's
 /// speed. `checkHealth` reports the open circuit with the last failure, which `/health` shows as `degraded`.
+///
+/// The cool-down runs on a clock given at creation (the continuous clock by default; tests pass a test clock and
+/// advance it past the cool-down instead of sleeping through it).
 ///
 /// Thread-safety: `Sendable`; the breaker's state is behind a `Mutex`.
 public final class CircuitBreakingCache: KeyValueCache {
@@ -28,32 +30,31 @@ public final class CircuitBreakingCache: KeyValueCache {
     public enum Circuit: Sendable, Equatable {
         /// Calls go through.
         case closed
-        /// Calls fail at once until `until`.
-        case open(until: ContinuousClock.Instant)
+        /// Calls fail at once for `remaining` more (on the cache's clock); then one call probes.
+        case open(remaining: Duration)
         /// One probe is in flight; other calls fail at once.
         case probing
-    }
-
-    private struct State {
-        var circuit = Circuit.closed
-        var consecutiveFailures = 0
-        var lastFailure = ""
     }
 
     private let wrapped: any KeyValueCache
     private let configuration: Configuration
     private let logger: Logger
-    private let state = Mutex(State())
+    private let breaker: any CircuitBreaking
 
-    /// Wraps `cache`.
-    public init(wrapping cache: any KeyValueCache, configuration: Configuration = Configuration(), logger: Logger) {
+    /// Wraps `cache`, timing the cool-down on `clock`.
+    public init(
+        wrapping cache: any KeyValueCache, configuration: Configuration = Configuration(),
+        clock: some Clock<Duration> = ContinuousClock(), logger: Logger
+    ) {
         self.wrapped = cache
         self.configuration = configuration
         self.logger = logger
+        self.breaker = CircuitBreaker(
+            failureThreshold: configuration.failureThreshold, coolDown: configuration.coolDown, clock: clock)
     }
 
     /// The breaker's current state.
-    public var circuit: Circuit { self.state.withLock { $0.circuit } }
+    public var circuit: Circuit { self.breaker.circuit }
 
     public func get(_ key: String) async throws -> [UInt8]? {
         try await self.guarded { try await $0.get(key) }
@@ -101,49 +102,15 @@ public final class CircuitBreakingCache: KeyValueCache {
 
     /// Lets a call through, or throws at once while the circuit is open.
     private func admit() throws {
-        let now = ContinuousClock.now
-        let refusal = self.state.withLock { state -> String? in
-            switch state.circuit {
-            case .closed:
-                return nil
-            case .open(let until) where now >= until:
-                state.circuit = .probing
-                return nil
-            case .open, .probing:
-                return state.lastFailure
-            }
-        }
-        if let refusal { throw CacheUnavailableError(reason: "circuit open after: \(refusal)") }
+        if let refusal = self.breaker.admit() { throw CacheUnavailableError(reason: "circuit open after: \(refusal)") }
     }
 
     private func recordSuccess() {
-        let recovered = self.state.withLock { state -> Bool in
-            defer {
-                state.circuit = .closed
-                state.consecutiveFailures = 0
-            }
-            return state.circuit != .closed
-        }
-        if recovered { self.logger.info("cache is back; circuit closed") }
+        if self.breaker.recordSuccess() { self.logger.info("cache is back; circuit closed") }
     }
 
     private func recordFailure(_ error: any Error) {
-        let now = ContinuousClock.now
-        let opened = self.state.withLock { state -> Bool in
-            state.consecutiveFailures += 1
-            state.lastFailure = HealthMonitor.reason(error)
-            switch state.circuit {
-            case .probing:
-                state.circuit = .open(until: now + self.configuration.coolDown)
-                return false
-            case .closed where state.consecutiveFailures >= self.configuration.failureThreshold:
-                state.circuit = .open(until: now + self.configuration.coolDown)
-                return true
-            default:
-                return false
-            }
-        }
-        if opened {
+        if self.breaker.recordFailure(reason: HealthMonitor.reason(error)) {
             self.logger.warning(
                 "cache failing; circuit open, serving from the store",
                 metadata: ["error": "\(HealthMonitor.reason(error))", "cool_down": "\(DurationParser.format(self.configuration.coolDown))"]

@@ -6,12 +6,15 @@ import Synchronization
 /// or when they reach the end of the LRU list. Entries live in one array linked by indices, so a hit is one
 /// dictionary lookup and a few index swaps under one lock, with no allocation.
 ///
+/// Entries expire on `clock` (the continuous clock in production; tests pass a test clock and advance it). The type
+/// is generic over its clock, so production reads the continuous clock directly and no clock is type-erased.
+///
 /// Thread-safety: `Sendable`; all state is behind one `Mutex`.
-public final class MemoryCache: KeyValueCache {
+public final class MemoryCache<C: Clock<Duration>>: KeyValueCache {
     private struct Entry {
         var key: String
         var value: [UInt8]
-        var expires: ContinuousClock.Instant
+        var expires: C.Instant
         var previous: Int
         var next: Int
     }
@@ -49,13 +52,16 @@ public final class MemoryCache: KeyValueCache {
 
     /// The most entries kept.
     public let capacity: Int
+    /// The clock the time-to-live runs on.
+    public let clock: C
     private let state = Mutex(State())
     /// Serialises ``setIfNewer(_:value:version:ttl:)`` calls (their check and two stores).
     private let versionedWrites = Mutex(())
 
-    /// Creates a cache holding at most `capacity` entries.
-    public init(capacity: Int = 10_000) {
+    /// Creates a cache holding at most `capacity` entries, expiring them on `clock`.
+    public init(capacity: Int = 10_000, clock: C) {
         self.capacity = max(capacity, 1)
+        self.clock = clock
     }
 
     /// The number of entries, expired ones included until they are dropped.
@@ -69,7 +75,7 @@ public final class MemoryCache: KeyValueCache {
 
     /// Synchronous lookup, for callers that are not async.
     public func lookup(_ key: String) -> [UInt8]? {
-        let now = ContinuousClock.now
+        let now = self.clock.now
         return self.state.withLock { state -> [UInt8]? in
             guard let slot = state.index[key] else { return nil }
             guard state.entries[slot].expires > now else {
@@ -95,8 +101,8 @@ public final class MemoryCache: KeyValueCache {
     /// Synchronous store; returns false when `onlyIfAbsent` and a live entry exists.
     @discardableResult
     public func store(_ key: String, value: [UInt8], ttl: Duration, onlyIfAbsent: Bool = false) -> Bool {
-        let now = ContinuousClock.now
-        let expires = now + ttl
+        let now = self.clock.now
+        let expires = now.advanced(by: ttl)
         return self.state.withLock { state -> Bool in
             if let slot = state.index[key] {
                 if onlyIfAbsent && state.entries[slot].expires > now { return false }
@@ -153,4 +159,11 @@ public final class MemoryCache: KeyValueCache {
     }
 
     public func checkHealth() async throws {}
+}
+
+extension MemoryCache where C == ContinuousClock {
+    /// Creates a cache holding at most `capacity` entries, expiring them on the continuous clock.
+    public convenience init(capacity: Int = 10_000) {
+        self.init(capacity: capacity, clock: ContinuousClock())
+    }
 }

@@ -37,6 +37,7 @@ import SQLiteStorage
 import ServiceCore
 import ServiceLifecycle
 import Synchronization
+import Timing
 
 /// An in-process ``MessageBroker`` with the semantics of the RabbitMQ adapter, persisted in a SQLite file so that a
 /// crash of the process loses no confirmed message.
@@ -278,6 +279,6 @@ public final class EmbeddedBroker: MessageBroker, Service {
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.totalNanoseconds / 1_000_000
+        duration.totalMilliseconds
     }
 }

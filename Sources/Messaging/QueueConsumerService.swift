@@ -3,6 +3,7 @@ import Metrics
 import ServiceCore
 import ServiceLifecycle
 import Synchronization
+import Timing
 
 /// Processes one batch of deliveries. It must settle every delivery (ack, retry, dead-letter or requeue).
 public protocol DeliveryBatchHandler: Sendable {

@@ -15,12 +15,15 @@ public struct OrderCache: Sendable {
     public static let ttl: Duration = .seconds(15 * 60)
 
     private let cache: any KeyValueCache
-    private let near: MemoryCache?
+    private let near: MemoryCache<ContinuousClock>?
     private let metrics: OrderServiceMetrics
     private let logger: Logger
 
     /// Wraps `cache`, with `near` in front of it when given.
-    public init(cache: any KeyValueCache, near: MemoryCache? = nil, metrics: OrderServiceMetrics, logger: Logger) {
+    public init(
+        cache: any KeyValueCache, near: MemoryCache<ContinuousClock>? = nil, metrics: OrderServiceMetrics,
+        logger: Logger
+    ) {
         self.cache = cache
         self.near = near
         self.metrics = metrics

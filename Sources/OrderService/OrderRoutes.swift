@@ -7,6 +7,7 @@ import OrderEvents
 import OrderMessaging
 import ServiceCore
 import ServiceRuntime
+import Timing
 
 /// `POST /orders`, `GET /orders/{id}` and `GET /orders`, with the original's contracts (docs/CONTRACTS.md, "HTTP API").
 public struct OrderRoutes<Context: RequestContext>: Sendable {

@@ -102,7 +102,7 @@ public func buildOrderService(
         groupCommit: groupCommit,
         cache: OrderCache(
             cache: cache,
-            near: cache is MemoryCache || configuration.nearCacheCapacity == 0
+            near: cache is MemoryCache<ContinuousClock> || configuration.nearCacheCapacity == 0
                 ? nil : MemoryCache(capacity: configuration.nearCacheCapacity),
             metrics: metrics,
             logger: logger

@@ -4,6 +4,7 @@ import Metrics
 import ServiceCore
 import ServiceLifecycle
 import Synchronization
+import Timing
 
 /// Publishes the outbox: claims unpublished events in batches, publishes them with confirms, and marks published
 /// only what the broker confirmed, which means routed to a queue. A broker outage, or a topology that routes the

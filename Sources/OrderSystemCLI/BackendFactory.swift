@@ -18,6 +18,7 @@ import RedisClient
 import SQLiteStorage
 import ServiceCore
 import ServiceRuntime
+import Timing
 
 #if canImport(Glibc)
 import Glibc

@@ -40,6 +40,7 @@ import Logging
 import Messaging
 import NIOCore
 import Synchronization
+import Timing
 
 /// A ``MessageBroker`` on RabbitMQ, through an ``AMQPClient`` that the caller owns and runs.
 ///
@@ -272,8 +273,7 @@ public final class RabbitMQBroker: MessageBroker {
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        max(0, duration.totalMilliseconds)
     }
 
     static func amqpProperties(_ properties: MessageProperties) -> AMQPBasicProperties {

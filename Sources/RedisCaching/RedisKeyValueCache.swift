@@ -2,6 +2,7 @@ import Caching
 import NIOCore
 import RedisClient
 import ServiceCore
+import Timing
 
 /// ``KeyValueCache`` on Redis (`--cache redis`): `GET`, `SET … PX`, `SET … NX PX`, a script for versioned sets,
 /// `DEL`, `PING`.
@@ -34,7 +35,7 @@ public struct RedisKeyValueCache: KeyValueCache {
         let reply = try await self.client.eval(
             Self.setIfNewerScript, keys: [key, key + "#version"],
             // PX in whole milliseconds, at least 1, as `SET` with `.after(ttl)` sends it.
-            arguments: [RedisArgument(value), RedisArgument(version), RedisArgument(max(1, ttl.totalNanoseconds / 1_000_000))])
+            arguments: [RedisArgument(value), RedisArgument(version), RedisArgument(max(1, ttl.totalMilliseconds))])
         return reply.int == 1
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import Timing
 import _ConnectionPoolModule
 
 /// A Redis client with a connection pool: every typed command, pipelining, and automatic reconnection.
@@ -63,7 +64,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
     public let configuration: RedisConfiguration
     private let pool: Pool
     /// Connections shared by plain commands and pipelines; see ``RedisConfiguration/sharedConnections``.
-    let shared: RedisSharedConnections
+    let shared: RedisSharedConnections<ContinuousClock>
     /// Where lease timeouts are scheduled.
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -126,7 +127,8 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         // At least one connection stays for exclusive use (withConnection, blocking commands).
         let sharedCount = min(max(0, configuration.sharedConnections), max(1, configuration.maximumConnections) - 1)
         let leaseTimeout = configuration.commandTimeout
-        self.shared = RedisSharedConnections(count: sharedCount) { () async throws(RedisError) in
+        let clock = ContinuousClock()
+        self.shared = RedisSharedConnections(count: sharedCount, clock: clock) { () async throws(RedisError) in
             try await Self.leaseConnection(
                 from: pool, timeout: leaseTimeout, timerLoop: eventLoopGroup.any(),
                 lastConnectError: lastConnectError, configuration: configuration
@@ -243,17 +245,16 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
         configuration: RedisConfiguration
     ) async throws(RedisError) -> ConnectionLease<RedisConnection> {
         // A connection that has just closed can still be handed out until the pool processes its close: give it
-        // back and ask again, briefly.
-        for attempt in 0..<10 {
+        // back and ask again, briefly (about 50 ms in all).
+        var backoff = Backoff(initial: .milliseconds(1), maximum: .milliseconds(10))
+        for _ in 0..<10 {
             let lease = try await Self.leaseAnyConnection(
                 from: pool, timeout: timeout, timerLoop: timerLoop, lastConnectError: lastConnectError,
                 configuration: configuration
             )
             if !lease.connection.isClosed { return lease }
             lease.release()
-            do {
-                try await Task.sleep(for: .milliseconds(attempt))
-            } catch {
+            guard await backoff.sleep() else {
                 throw RedisError(code: .cancelled, message: "the command was cancelled")
             }
         }
@@ -275,7 +276,7 @@ public final class RedisClient: RedisCommandExecutor, Service, Sendable {
                 try await withUnsafeThrowingContinuation { continuation in
                     guard request.start(continuation) else { return }
                     pool.leaseConnection(request)
-                    let timer = timerLoop.scheduleTask(in: timeout.timeAmount) {
+                    let timer = timerLoop.scheduleTask(in: TimeAmount(timeout)) {
                         let connectError = lastConnectError.value.withLock { $0 }
                         let error = RedisError(
                             code: .timeout,

@@ -1,4 +1,5 @@
 import NIOCore
+import Timing
 
 /// When a key set with `SET` expires.
 public struct RedisExpiration: Sendable, Hashable {
@@ -19,8 +20,7 @@ public struct RedisExpiration: Sendable, Hashable {
 
     /// A `Duration`, sent as `PX` in whole milliseconds (at least 1).
     public static func after(_ duration: Duration) -> RedisExpiration {
-        let (seconds, attoseconds) = duration.components
-        return .milliseconds(max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)))
+        .milliseconds(max(1, Int(clamping: duration.totalMilliseconds)))
     }
 }
 

@@ -1,5 +1,3 @@
-import NIOCore
-
 /// Where and how to connect: address, credentials, TLS, database, pool size, timeouts and protocol limits.
 ///
 /// Its `description` never shows the password. Thread safety: a value type, `Sendable`.
@@ -119,12 +117,5 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             if let serverName { parts.append("server name \(serverName)") }
             return "on (\(parts.joined(separator: ", ")))"
         }
-    }
-}
-
-extension Duration {
-    var timeAmount: TimeAmount {
-        let (seconds, attoseconds) = self.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -72,7 +72,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
         let handler: NIOLoopBound<RedisChannelHandler>
         do {
             channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(configuration.connectTimeout.timeAmount)
+                .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -106,7 +106,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
                 code: .connectFailed, message: "the connection to \(peer) closed while opening", underlying: error)
         }
         let connection = RedisConnection(
-            id: id, channel: channel, handler: handler, commandTimeout: configuration.commandTimeout.timeAmount,
+            id: id, channel: channel, handler: handler, commandTimeout: TimeAmount(configuration.commandTimeout),
             logger: logger
         )
         var setup: [RedisCommand] = []
@@ -116,7 +116,7 @@ public final class RedisConnection: RedisCommandExecutor, PooledConnection, Send
         if let database = configuration.database { setup.append(.select(database)) }
         if !setup.isEmpty {
             do {
-                let replies = try await connection.pipeline(setup, timeout: configuration.connectTimeout.timeAmount)
+                let replies = try await connection.pipeline(setup, timeout: TimeAmount(configuration.connectTimeout))
                 for reply in replies { _ = try reply.get() }
             } catch {
                 connection.close()

@@ -16,11 +16,13 @@ import _ConnectionPoolModule
 /// The connections come from the pool, so they are authenticated, selected, created with backoff and closed at
 /// shutdown like any other; a slot gives its lease back when the connection closes (broken, timed out, shut down).
 ///
+/// The pause after a failed lease runs on `clock` (the continuous clock in production).
+///
 /// Thread safety: `Sendable`.
-final class RedisSharedConnections: Sendable {
+final class RedisSharedConnections<C: Clock<Duration>>: Sendable {
     private enum State {
         /// No connection; lease one when asked, but not before `retryAfter` (after a failed lease).
-        case idle(retryAfter: ContinuousClock.Instant?)
+        case idle(retryAfter: C.Instant?)
         case leasing
         case ready(RedisConnection)
         case shutDown
@@ -32,9 +34,10 @@ final class RedisSharedConnections: Sendable {
 
     /// How long a slot waits after a failed lease before trying again (the pool backs off connecting by itself; this
     /// only keeps a failing pool from being asked once per command).
-    static let retryDelay: Duration = .milliseconds(100)
+    static var retryDelay: Duration { .milliseconds(100) }
 
     private let slots: [Slot]
+    private let clock: C
     private let next = Atomic<UInt>(0)
     private let lease: @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>
     /// Slots that need a connection, for ``run()``; a slot asks once per refill (it is `.leasing` until served).
@@ -43,9 +46,14 @@ final class RedisSharedConnections: Sendable {
 
     /// - Parameters:
     ///   - count: how many connections to share (0: none, every command leases its own).
+    ///   - clock: what `retryDelay` is measured on.
     ///   - lease: leases a connection from the pool, bounded by the command timeout.
-    init(count: Int, lease: @escaping @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>) {
+    init(
+        count: Int, clock: C,
+        lease: @escaping @Sendable () async throws(RedisError) -> ConnectionLease<RedisConnection>
+    ) {
         self.slots = (0..<max(0, count)).map { _ in Slot() }
+        self.clock = clock
         self.lease = lease
         (self.refills, self.refillRequests) = AsyncStream.makeStream()
     }
@@ -69,6 +77,7 @@ final class RedisSharedConnections: Sendable {
         let first = Int(self.next.wrappingAdd(1, ordering: .relaxed).oldValue % UInt(count))
         for offset in 0..<count {
             let slot = self.slots[(first + offset) % count]
+            let now = self.clock.now
             let (connection, refill) = slot.state.withLock { state -> (RedisConnection?, Bool) in
                 switch state {
                 case .ready(let connection):
@@ -77,7 +86,7 @@ final class RedisSharedConnections: Sendable {
                     state = .leasing
                     return (nil, true)
                 case .idle(let retryAfter):
-                    if let retryAfter, ContinuousClock.now < retryAfter { return (nil, false) }
+                    if let retryAfter, now < retryAfter { return (nil, false) }
                     state = .leasing
                     return (nil, true)
                 case .leasing, .shutDown:
@@ -122,7 +131,7 @@ final class RedisSharedConnections: Sendable {
             slot.state.withLock { state in
                 guard case .leasing = state else { return }
                 state = error.code == .poolShutdown
-                    ? .shutDown : .idle(retryAfter: ContinuousClock.now + Self.retryDelay)
+                    ? .shutDown : .idle(retryAfter: self.clock.now.advanced(by: Self.retryDelay))
             }
             return
         }

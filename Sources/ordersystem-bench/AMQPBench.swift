@@ -7,6 +7,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import Timing
 #endif
 
 // MARK: AMQP (benchmarks/amqp)

@@ -5,6 +5,7 @@ import ArgumentParser
 import Logging
 import ServiceCore
 import Synchronization
+import Timing
 
 @main
 struct Bench: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import OrderEvents
 import ServiceCore
+import Timing
 
 /// Our JSON reader and writer against FoundationEssentials' `JSONDecoder`/`JSONEncoder` on the order event, one
 /// thread, for docs/ARCHITECTURE.md's "Library or our own". Foundation's side does less: no field rules, and the

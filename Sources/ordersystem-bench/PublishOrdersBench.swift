@@ -6,6 +6,7 @@ import NIOCore
 import OrderEvents
 import OrderMessaging
 import ServiceCore
+import Timing
 
 struct PublishOrders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import AMQPClient
+import ClientTestSupport
 import NIOCore
 import XCTest
 
@@ -193,10 +194,9 @@ final class AMQPIntegrationTests: XCTestCase {
             break
         }
         var dead: AMQPDelivery?
-        for _ in 0..<100 {
+        _ = try await eventually(timeout: .seconds(2)) {
             dead = try await channel.get(queue: dlq)
-            if dead != nil { break }
-            try await Task.sleep(for: .milliseconds(20))
+            return dead != nil
         }
         let message = try XCTUnwrap(dead)
         XCTAssertEqual(String(buffer: message.body), "poison")

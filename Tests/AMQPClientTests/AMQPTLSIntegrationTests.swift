@@ -141,7 +141,6 @@ final class AMQPTLSIntegrationTests: XCTestCase {
         let runner = Task { try await client.run() }
         try await client.waitUntilConnected(timeout: .seconds(10))
         proxy.dropAll()
-        let deadline = ContinuousClock.now + .seconds(10)
         // Reconnected: a second connection opened after the loss was logged.
         func reconnected() -> Bool {
             let lines = logs.all
@@ -150,9 +149,7 @@ final class AMQPTLSIntegrationTests: XCTestCase {
             }
             return lines[lost...].contains { $0.contains("AMQP connection open") }
         }
-        while !reconnected() && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        _ = await eventually(timeout: .seconds(10)) { reconnected() }
         try await client.waitUntilConnected(timeout: .seconds(10))
         runner.cancel()
         _ = try? await runner.value

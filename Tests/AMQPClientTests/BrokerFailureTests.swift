@@ -1,4 +1,5 @@
 import AMQPClient
+import ClientTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -75,7 +76,8 @@ final class BrokerFailureTests: XCTestCase {
                     confirmed.insert(id)
                     return
                 } catch {
-                    try? await Task.sleep(for: .milliseconds(50))
+                    // Down, or dropped before the confirm: send again once the client is back.
+                    _ = await eventually(interval: .milliseconds(10)) { client.isConnected }
                 }
             }
         }
@@ -87,11 +89,7 @@ final class BrokerFailureTests: XCTestCase {
         try await restart.value
         try await client.waitUntilConnected(timeout: .seconds(20))
 
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if received.withLock({ confirmed.isSubset(of: $0) }) { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        _ = await eventually { received.withLock { confirmed.isSubset(of: $0) } }
         let missing = confirmed.subtracting(received.withLock { $0 })
         XCTAssertEqual(confirmed.count, 200)
         XCTAssertTrue(missing.isEmpty, "confirmed but never delivered: \(missing.sorted().prefix(10))")

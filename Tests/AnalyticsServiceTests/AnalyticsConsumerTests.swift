@@ -1,6 +1,7 @@
 import AnalyticsService
 import AnalyticsStorage
 import Caching
+import ClientTestSupport
 import EmbeddedMessaging
 import Hummingbird
 import HummingbirdTesting

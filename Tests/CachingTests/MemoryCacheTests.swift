@@ -1,13 +1,18 @@
 import Caching
+import Clocks
 import XCTest
 
 final class MemoryCacheTests: XCTestCase {
     func testStoredValueIsReturnedUntilItExpires() async throws {
-        let cache = MemoryCache(capacity: 10)
-        try await cache.set("a", value: [1, 2, 3], ttl: .milliseconds(80))
+        let clock = TestClock()
+        let cache = MemoryCache(capacity: 10, clock: clock)
+        try await cache.set("a", value: [1, 2, 3], ttl: .seconds(80))
         let fresh = try await cache.get("a")
         XCTAssertEqual(fresh, [1, 2, 3])
-        try await Task.sleep(for: .milliseconds(120))
+        await clock.advance(by: .seconds(79))
+        let almostExpired = try await cache.get("a")
+        XCTAssertEqual(almostExpired, [1, 2, 3], "still there just before its time-to-live ends")
+        await clock.advance(by: .seconds(1))
         let expired = try await cache.get("a")
         XCTAssertNil(expired)
         XCTAssertEqual(cache.count, 0, "an expired entry is dropped when read")
@@ -30,14 +35,15 @@ final class MemoryCacheTests: XCTestCase {
     }
 
     func testSetIfAbsentDoesNotOverwriteALiveEntryButReplacesAnExpiredOne() async throws {
-        let cache = MemoryCache()
-        let first = try await cache.setIfAbsent("k", value: [1], ttl: .milliseconds(50))
+        let clock = TestClock()
+        let cache = MemoryCache(clock: clock)
+        let first = try await cache.setIfAbsent("k", value: [1], ttl: .seconds(50))
         let second = try await cache.setIfAbsent("k", value: [2], ttl: .seconds(60))
         XCTAssertTrue(first)
         XCTAssertFalse(second)
         let kept = try await cache.get("k")
         XCTAssertEqual(kept, [1])
-        try await Task.sleep(for: .milliseconds(80))
+        await clock.advance(by: .seconds(50))
         let third = try await cache.setIfAbsent("k", value: [3], ttl: .seconds(60))
         XCTAssertTrue(third)
         let replaced = try await cache.get("k")

@@ -1,3 +1,4 @@
+import ClientTestSupport
 import EmbeddedMessaging
 import Messaging
 import ServiceCore

@@ -1,4 +1,5 @@
 import AMQPClient
+import ClientTestSupport
 import Logging
 import Messaging
 import RabbitMQMessaging
@@ -304,13 +305,10 @@ final class RabbitMQBrokerTests: XCTestCase {
 
             // The conflicting declaration was not recorded: the client still reconnects (it re-declares its topology).
             try await fixture.client.withChannel { channel in try await channel.connection.close() }
-            let deadline = ContinuousClock.now + .seconds(5)
-            var afterReconnect = await fixture.broker.publish([fixture.message(2)])
-            while afterReconnect != [.confirmed] && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-                afterReconnect = await fixture.broker.publish([fixture.message(2)])
+            let reconnected = await eventually(timeout: .seconds(5), interval: .milliseconds(50)) {
+                await fixture.broker.publish([fixture.message(2)]) == [.confirmed]
             }
-            XCTAssertEqual(afterReconnect, [.confirmed])
+            XCTAssertTrue(reconnected, "a publish is confirmed again after the reconnect")
         }
     }
 
@@ -592,13 +590,13 @@ final class RabbitMQBrokerTests: XCTestCase {
         /// The ready counts of `queues`, polled until they equal `expected` or two seconds passed (RabbitMQ's
         /// counts lag a little behind confirms and acks).
         func waitForCounts(_ queues: [String], equal expected: [Int]) async throws -> [Int] {
-            let deadline = ContinuousClock.now + .seconds(2)
-            while true {
-                var counts: [Int] = []
+            var counts: [Int] = []
+            _ = try await eventually(timeout: .seconds(2)) {
+                counts = []
                 for queue in queues { counts.append(try await self.broker.messageCount(queue: queue)) }
-                if counts == expected || ContinuousClock.now >= deadline { return counts }
-                try await Task.sleep(for: .milliseconds(20))
+                return counts == expected
             }
+            return counts
         }
 
         /// Deletes every queue and exchange of the topology (ignoring those that do not exist).

@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -114,13 +115,12 @@ final class ClientTests: XCTestCase {
             await killer.closeAndWait()
             // The server closes the socket; the pool drops the connection and opens another one.
             var second = first
-            for _ in 0..<20 where second == first {
+            _ = try await eventually(interval: .milliseconds(50)) {
                 do {
                     second = try await client.query("SELECT CONNECTION_ID() AS c").rows[0]
                         .decode(UInt64.self, column: "c")
-                } catch let error as MySQLError where error.code == .connectionClosed {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                } catch let error as MySQLError where error.code == .connectionClosed {}
+                return second != first
             }
             XCTAssertNotEqual(second, first)
         }
@@ -194,9 +194,10 @@ final class ClientTests: XCTestCase {
         }
     }
 
-    func testMinimumConnectionsAreOpenedAndKeptAlive() async throws {
+    /// Keep-alive pings on a test clock: `PoolTests`.
+    func testMinimumConnectionsAreOpenedWithTheirInitialization() async throws {
         var configuration = try TestServer.configuration()
-        configuration.pool = .init(minimumConnections: 2, maximumConnections: 4, keepAliveFrequency: .milliseconds(100))
+        configuration.pool = .init(minimumConnections: 2, maximumConnections: 4)
         configuration.connectionInitialization = ["SET @pool_marker = 1"]
         let client = MySQLClient(configuration: configuration, logger: TestServer.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -205,16 +206,14 @@ final class ClientTests: XCTestCase {
             let observer = try await TestServer.connect()
             defer { observer.close() }
             var count = 0
-            for _ in 0..<50 {
+            _ = try await eventually(interval: .milliseconds(50)) {
                 let rows = try await observer.query(
                     "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = 'orderuser' AND ID <> CONNECTION_ID()"
                 ).rows
                 count = try rows[0].decode(Int.self, column: "n")
-                if count >= 2 { break }
-                try await Task.sleep(for: .milliseconds(50))
+                return count >= 2
             }
             XCTAssertGreaterThanOrEqual(count, 2)
-            try await Task.sleep(for: .milliseconds(300))  // several keep-alive pings
             let marker = try await client.query("SELECT @pool_marker AS m").rows[0].decode(Int.self, column: "m")
             XCTAssertEqual(marker, 1)
         }

@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 import NIOCore
 import XCTest
@@ -205,7 +206,16 @@ final class IntegrationTests: XCTestCase {
     func testCancellingTheTaskAbortsTheQueryAndClosesTheConnection() async throws {
         let connection = try await TestServer.connect()
         let task = Task { try await connection.query("SELECT SLEEP(5)") }
-        try await Task.sleep(for: .milliseconds(100))
+        // Cancel only once the server runs the query, so what is cancelled is a query in flight.
+        let observer = try await TestServer.connect()
+        let running = try await eventually(interval: .milliseconds(10)) {
+            try await observer.query(
+                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST "
+                    + "WHERE ID = \(connection.serverConnectionID) AND INFO LIKE 'SELECT SLEEP(5)%'"
+            ).rows[0].decode(Int.self, column: "n") == 1
+        }
+        await observer.closeAndWait()
+        XCTAssertTrue(running)
         let start = ContinuousClock.now
         task.cancel()
         do {

@@ -1,4 +1,5 @@
 import Caching
+import ClientTestSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -13,12 +14,16 @@ import Synchronization
 import TestSupport
 import XCTest
 
-/// Counts `order(id:)` reads and makes each one slow, so concurrent misses overlap.
+/// Counts `order(id:)` reads and holds each one until `release` returns, so concurrent misses overlap.
 final class CountingOrderStore: OrderStore {
     let wrapped: SQLiteOrderStore
     private let reads = Atomic<Int>(0)
+    private let release: @Sendable () async -> Void
 
-    init(wrapping store: SQLiteOrderStore) { self.wrapped = store }
+    init(wrapping store: SQLiteOrderStore, release: @escaping @Sendable () async -> Void) {
+        self.wrapped = store
+        self.release = release
+    }
     var orderReads: Int { self.reads.load(ordering: .relaxed) }
 
     func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
@@ -30,7 +35,7 @@ final class CountingOrderStore: OrderStore {
     }
     func order(id: String) async throws -> Order? {
         self.reads.add(1, ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(200))
+        await self.release()
         return try await self.wrapped.order(id: id)
     }
     func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
@@ -50,7 +55,11 @@ final class OrderCacheStampedeTests: XCTestCase, @unchecked Sendable {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let sqlite = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("s"))
-        let store = CountingOrderStore(wrapping: sqlite)
+        let cache = CountingCache()
+        // The one read is held until all fifty requests have missed the cache: each then joins it or reads itself.
+        let store = CountingOrderStore(wrapping: sqlite) {
+            _ = await eventually(interval: .milliseconds(1)) { cache.reads.load(ordering: .relaxed) >= 50 }
+        }
         let broker = try await TestBroker.open(path: directory.file("broker.sqlite"))
         let now = Timestamp.now()
         let order = Order(
@@ -64,9 +73,10 @@ final class OrderCacheStampedeTests: XCTestCase, @unchecked Sendable {
         ))
         var configuration = OrderServiceConfiguration()
         configuration.port = 0
+        configuration.nearCacheCapacity = 0  // every request asks the counted cache
         let app = try await buildOrderService(
             configuration: configuration,
-            backends: OrderServiceBackends(store: store, cache: MemoryCache(), broker: broker.broker),
+            backends: OrderServiceBackends(store: store, cache: cache, broker: broker.broker),
             logger: testLogger("order-service")
         )
         try await app.test(.router) { client in

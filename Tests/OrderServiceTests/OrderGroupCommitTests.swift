@@ -1,3 +1,4 @@
+import ClientTestSupport
 import OrderService
 import OrderStorage
 import SQLiteStorage
@@ -8,17 +9,20 @@ import Synchronization
 import TestSupport
 import XCTest
 
-/// A store whose batch writes are slow (so concurrent requests pile up behind them), counted, and can be made to fail.
+/// A store whose batch writes are counted, can be held (so concurrent requests pile up behind them), and can be
+/// made to fail.
 final class BatchRecordingStore: OrderStore {
     let wrapped: SQLiteOrderStore
     let batches = Mutex<[Int]>([])
     let failing = Atomic<Bool>(false)
+    /// Awaited by every batch write before it writes.
+    let hold = Mutex<@Sendable () async -> Void>({})
 
     init(wrapping store: SQLiteOrderStore) { self.wrapped = store }
 
     func create(batch: [NewOrder]) async throws {
         self.batches.withLock { $0.append(batch.count) }
-        try await Task.sleep(for: .milliseconds(50))
+        await self.hold.withLock { $0 }()
         if self.failing.load(ordering: .relaxed) { throw TestFailure("the database is gone") }
         try await self.wrapped.create(batch: batch)
     }
@@ -55,8 +59,18 @@ final class OrderGroupCommitTests: XCTestCase {
                     let (order, event) = contract.makeOrder("customer-\(index)")
                     return NewOrder(order: order, event: event)
                 }
+                // Writes wait until every request has been made, so those behind the first transactions queue up.
+                let requests = SharedCount()
+                store.hold.withLock {
+                    $0 = { _ = await eventually(interval: .milliseconds(1)) { requests.value == 200 } }
+                }
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for entry in entries { group.addTask { try await commit.create(entry) } }
+                    for entry in entries {
+                        group.addTask {
+                            requests.increment()
+                            try await commit.create(entry)
+                        }
+                    }
                     try await group.waitForAll()
                 }
                 let sizes = store.batches.withLock { $0 }

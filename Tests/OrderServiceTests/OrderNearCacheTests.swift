@@ -26,7 +26,7 @@ final class CountingCache: KeyValueCache {
 }
 
 final class OrderNearCacheTests: XCTestCase {
-    private func makeCache(near: MemoryCache?) -> (OrderCache, CountingCache) {
+    private func makeCache(near: MemoryCache<ContinuousClock>?) -> (OrderCache, CountingCache) {
         let shared = CountingCache()
         let cache = OrderCache(
             cache: shared, near: near, metrics: OrderServiceMetrics(registry: ServiceMetrics()), logger: testLogger("cache")

@@ -1,3 +1,4 @@
+import ClientTestSupport
 import MySQLClient
 import OrderEvents
 import OrderMessaging
@@ -298,13 +299,19 @@ final class MySQLOrderStoreTests: XCTestCase {
         try await self.withStore { store in
             let contract = OrderStoreContract(store: store)
             for index in 0..<40 { try await contract.createOrder(index) }
+            let inHand = SharedCount()
             let claims = try await withThrowingTaskGroup(of: [Int64].self) { group in
                 for _ in 0..<2 {
                     group.addTask {
                         var claimed: [Int64] = []
                         _ = try await store.relayPendingEvents(limit: 25) { events in
                             claimed = events.map(\.sequence)
-                            try? await Task.sleep(for: .milliseconds(300))  // hold the claim while "publishing"
+                            // Hold the claim while "publishing" until the other relay holds its own too.
+                            inHand.increment()
+                            let both = await eventually(timeout: .seconds(5), interval: .milliseconds(5)) {
+                                inHand.value == 2
+                            }
+                            XCTAssertTrue(both, "the second relay claimed while the first held its rows (SKIP LOCKED)")
                             return claimed
                         }
                         return claimed

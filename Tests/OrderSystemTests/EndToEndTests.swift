@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientTestSupport
 import EmbeddedMessaging
 import Foundation
 import HTTPTypes

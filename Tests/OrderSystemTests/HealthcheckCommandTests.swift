@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientTestSupport
 import Foundation
 import Hummingbird
 import Logging

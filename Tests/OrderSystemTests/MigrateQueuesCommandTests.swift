@@ -1,5 +1,6 @@
 import AMQPClient
 import ArgumentParser
+import ClientTestSupport
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

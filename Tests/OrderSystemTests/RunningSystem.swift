@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Messaging
 import OrderSystemCLI
 import ServiceLifecycle

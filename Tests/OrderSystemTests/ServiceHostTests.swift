@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 @testable import OrderSystemCLI
 import ServiceLifecycle

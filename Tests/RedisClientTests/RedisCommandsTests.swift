@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 import NIOCore
 import RedisClient
@@ -77,9 +78,8 @@ final class RedisCommandsTests: XCTestCase {
             guard case .seconds(let seconds) = try await client.ttl(p + "ex") else { return XCTFail("no TTL") }
             XCTAssertTrue((890...900).contains(seconds))
             try await client.set(p + "px", value: "v", expiration: .milliseconds(50))
-            try await Task.sleep(for: .milliseconds(120))
-            let expired = try await client.get(p + "px")
-            XCTAssertNil(expired)
+            let expired = try await eventually(interval: .milliseconds(10)) { try await client.get(p + "px") == nil }
+            XCTAssertTrue(expired, "the server expired the key")
             try await client.set(p + "plain", value: "v")
             let noExpiration = try await client.ttl(p + "plain")
             XCTAssertEqual(noExpiration, .noExpiration)
@@ -302,9 +302,9 @@ final class RedisClientLifecycleTests: XCTestCase {
             _ = try await killer.send(command: "CLIENT", arguments: ["KILL", "ID", RedisArgument(id)])
             killer.close()
             var newID: Int?
-            for _ in 0..<50 where newID == nil {
+            _ = await eventually(interval: .milliseconds(50)) {
                 newID = try? await client.send(command: "CLIENT", arguments: ["ID"]).decode(as: Int.self)
-                if newID == nil { try await Task.sleep(for: .milliseconds(50)) }
+                return newID != nil
             }
             XCTAssertNotNil(newID)
             XCTAssertNotEqual(newID, id)

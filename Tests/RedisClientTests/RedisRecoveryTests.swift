@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 import NIOCore
 import RedisClient
@@ -75,14 +76,7 @@ final class RedisRecoveryTests: XCTestCase {
 
             try server.startAgain()
             // Later commands succeed again without any action from the caller.
-            var recovered = false
-            for _ in 0..<100 where !recovered {
-                if (try? await client.ping()) == "PONG" {
-                    recovered = true
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
+            let recovered = await eventually(interval: .milliseconds(100)) { (try? await client.ping()) == "PONG" }
             XCTAssertTrue(recovered, "the client did not reconnect")
             try await client.set("k", value: "after")
             let value = try await client.getString("k")

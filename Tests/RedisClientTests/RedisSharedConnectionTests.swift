@@ -1,3 +1,4 @@
+import ClientTestSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -20,9 +21,9 @@ final class RedisSharedConnectionTests: XCTestCase {
 
     /// Sends `PING`s (each asks empty slots to lease) until `count` shared connections are open.
     private func waitForSharedConnections(_ client: RedisClient, count: Int) async throws {
-        for _ in 0..<200 where client.shared.readyCount < count {
+        _ = await eventually(interval: .milliseconds(10)) {
             _ = try? await client.ping()
-            try await Task.sleep(for: .milliseconds(10))
+            return client.shared.readyCount >= count
         }
         XCTAssertEqual(client.shared.readyCount, count, "the shared connections did not open")
     }
@@ -65,9 +66,9 @@ final class RedisSharedConnectionTests: XCTestCase {
         configuration.commandTimeout = .milliseconds(300)
         try await withRedisClient(configuration: configuration, logger: testLogger()) { client in
             // Connecting needs no reply (no AUTH, no SELECT), so the shared connection opens.
-            for _ in 0..<200 where client.shared.readyCount < 1 {
+            _ = await eventually(interval: .milliseconds(10)) {
                 _ = client.shared.connection()
-                try await Task.sleep(for: .milliseconds(10))
+                return client.shared.readyCount >= 1
             }
             XCTAssertEqual(client.shared.readyCount, 1)
             let acceptedBefore = server.snapshot.accepted
@@ -89,9 +90,9 @@ final class RedisSharedConnectionTests: XCTestCase {
             XCTAssertEqual(codes, Array(repeating: .timeout, count: 5))
 
             // The timed-out connection is closed and the slot gets a new one.
-            for _ in 0..<200 where server.snapshot.closed < 1 || client.shared.readyCount < 1 {
+            _ = await eventually(interval: .milliseconds(10)) {
                 _ = client.shared.connection()
-                try await Task.sleep(for: .milliseconds(10))
+                return server.snapshot.closed >= 1 && client.shared.readyCount >= 1
             }
             XCTAssertGreaterThanOrEqual(server.snapshot.closed, 1)
             XCTAssertEqual(client.shared.readyCount, 1)
@@ -170,9 +171,7 @@ final class RedisSharedConnectionTests: XCTestCase {
         } catch {
             XCTAssertEqual(error.code, .poolShutdown, "\(error)")
         }
-        for _ in 0..<200 where server.snapshot.closed < server.snapshot.accepted {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = await eventually(interval: .milliseconds(10)) { server.snapshot.closed >= server.snapshot.accepted }
         XCTAssertEqual(server.snapshot.closed, server.snapshot.accepted, "connections left open after shutdown")
         await server.stop()
     }
@@ -198,12 +197,28 @@ final class RedisSharedConnectionTests: XCTestCase {
 
     func testBlockingCommandGetsAConnectionOfItsOwnAndDoesNotHoldUpOthers() async throws {
         var configuration = try SharedRedis.configuration()
+        // One shared connection and one to lease: BLPOP can only get the leased one, whose server id we learn first.
         configuration.sharedConnections = 1
+        configuration.maximumConnections = 2
         let key = uniquePrefix() + "queue"
         try await withRedisClient(configuration: configuration, logger: testLogger()) { client in
             try await self.waitForSharedConnections(client, count: 1)
-            let popped = Task { try await client.send(command: "BLPOP", arguments: [RedisArgument(key), 4]) }
-            try await Task.sleep(for: .milliseconds(100))  // let BLPOP reach the server first
+            let leasedID = try await client.withConnection { connection in
+                try await connection.send(command: "CLIENT", arguments: ["ID"]).decode(as: Int.self)
+            }
+            let popped = Task { try await client.send(command: "BLPOP", arguments: [RedisArgument(key), 10]) }
+            // Only once the server shows that connection blocked in BLPOP does the rest run: had the LPUSH come
+            // first, BLPOP would return at once and the test would prove nothing.
+            let observing = try SharedRedis.configuration()
+            try await withRedisClient(configuration: observing, logger: testLogger()) { observer in
+                let blocked = await eventually(interval: .milliseconds(5)) {
+                    let line = try? await observer.send(
+                        command: "CLIENT", arguments: ["LIST", "ID", RedisArgument(leasedID)]
+                    ).string
+                    return line?.contains("cmd=blpop") == true && line?.contains("flags=b") == true
+                }
+                XCTAssertTrue(blocked, "BLPOP did not block on the leased connection")
+            }
             // Had BLPOP gone over the shared connection, these (and the LPUSH) would queue behind it until it gave
             // up, and it would return nil instead of the value.
             for _ in 0..<20 { _ = try await client.get(key + ":other") }

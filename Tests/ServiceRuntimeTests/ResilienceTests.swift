@@ -1,4 +1,6 @@
 import Caching
+import ClientTestSupport
+import Clocks
 import Logging
 import ServiceCore
 import Synchronization
@@ -11,9 +13,20 @@ final class SwitchableCache: KeyValueCache {
     private let mode = Mutex(Mode.up)
     private let calls = Atomic<Int>(0)
     private let backing = MemoryCache()
+    /// Calls stuck until ``releaseStuckCalls()``; `nil` once released.
+    private let stuck = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
     func set(mode: Mode) { self.mode.withLock { $0 = mode } }
     var callCount: Int { self.calls.load(ordering: .relaxed) }
+
+    /// Lets the stuck calls (and any later one) end, failing.
+    func releaseStuckCalls() {
+        let waiting = self.stuck.withLock { stuck in
+            defer { stuck = nil }
+            return stuck ?? []
+        }
+        for continuation in waiting { continuation.resume() }
+    }
 
     private func enter() async throws {
         self.calls.add(1, ordering: .relaxed)
@@ -121,12 +134,15 @@ final class ResilienceTests: XCTestCase {
     func testSingleFlightRunsConcurrentCallsForOneKeyOnce() async throws {
         let flight = SingleFlight<Int>()
         let runs = RunCounter()
+        let callers = RunCounter()
         let results = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<100 {
                 group.addTask {
-                    try await flight.run(key: "order:1") {
+                    callers.increment()
+                    return try await flight.run(key: "order:1") {
                         runs.increment()
-                        try await Task.sleep(for: .milliseconds(100))
+                        // In flight until every caller has called: they join it instead of running their own.
+                        _ = await eventually(interval: .milliseconds(1)) { callers.value == 100 }
                         return 7
                     }
                 }
@@ -147,15 +163,17 @@ final class ResilienceTests: XCTestCase {
         let backend = SwitchableCache()
         var configuration = CircuitBreakingCache.Configuration()
         configuration.failureThreshold = 3
-        configuration.coolDown = .milliseconds(100)
-        let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
+        configuration.coolDown = .seconds(5)
+        let clock = TestClock()
+        let cache = CircuitBreakingCache(
+            wrapping: backend, configuration: configuration, clock: clock, logger: testLogger("cache"))
 
         try await cache.set("k", value: [1], ttl: .seconds(60))
         backend.set(mode: .failing)
         for _ in 0..<3 {
             await XCTAssertThrowsErrorAsync { _ = try await cache.get("k") }
         }
-        guard case .open = cache.circuit else { return XCTFail("three failures open the circuit") }
+        XCTAssertEqual(cache.circuit, .open(remaining: .seconds(5)), "three failures open the circuit")
         let callsWhenOpened = backend.callCount
         for _ in 0..<10 {
             await XCTAssertThrowsErrorAsync { _ = try await cache.get("k") }
@@ -163,9 +181,16 @@ final class ResilienceTests: XCTestCase {
         XCTAssertEqual(backend.callCount, callsWhenOpened, "an open circuit does not touch the backend")
 
         backend.set(mode: .up)
-        let recovered = await eventually(timeout: .seconds(10)) { (try? await cache.get("k")) == [1] }
-        XCTAssertTrue(recovered, "after the cool-down a probe goes through and closes the circuit")
-        XCTAssertEqual(cache.circuit, .closed)
+        await clock.advance(by: .seconds(4))
+        XCTAssertEqual(cache.circuit, .open(remaining: .seconds(1)))
+        await XCTAssertThrowsErrorAsync { _ = try await cache.get("k") }
+        XCTAssertEqual(backend.callCount, callsWhenOpened, "open until the cool-down ends, though the backend is back")
+
+        await clock.advance(by: .seconds(1))
+        let value = try await cache.get("k")
+        XCTAssertEqual(value, [1], "after the cool-down a probe goes through")
+        XCTAssertEqual(cache.circuit, .closed, "and its success closes the circuit")
+        XCTAssertEqual(backend.callCount, callsWhenOpened + 1)
     }
 
     func testStuckCacheCountsAsFailedAtTheTimeout() async throws {
@@ -174,6 +199,7 @@ final class ResilienceTests: XCTestCase {
         configuration.timeout = .milliseconds(30)
         let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
         backend.set(mode: .stuck)
+        defer { backend.releaseStuckCalls() }
         do {
             _ = try await cache.get("k")
             XCTFail("a stuck cache must not answer")
@@ -187,7 +213,9 @@ final class ResilienceTests: XCTestCase {
         var configuration = CircuitBreakingCache.Configuration()
         configuration.failureThreshold = 1
         configuration.coolDown = .seconds(60)
-        let cache = CircuitBreakingCache(wrapping: backend, configuration: configuration, logger: testLogger("cache"))
+        let clock = TestClock()
+        let cache = CircuitBreakingCache(
+            wrapping: backend, configuration: configuration, clock: clock, logger: testLogger("cache"))
         backend.set(mode: .failing)
         await XCTAssertThrowsErrorAsync { try await cache.checkHealth() }
         guard case .open = cache.circuit else { return XCTFail("open after the failed probe") }

@@ -1,3 +1,5 @@
+import ClientTestSupport
+import Clocks
 import Logging
 @testable import ServiceRuntime
 import Messaging
@@ -136,25 +138,43 @@ final class RuntimeBuildingBlocksTests: XCTestCase {
     }
 
     func testWakeSignalCoalescesAndTimesOut() async {
+        let clock = TestClock()
         let signal = WakeSignal()
         signal.signal()
         signal.signal()
-        let start = ContinuousClock.now
-        await signal.wait(timeout: .seconds(30))  // a pending signal returns at once
-        XCTAssertLessThan(ContinuousClock.now - start, .seconds(10))
-        let waited = ContinuousClock.now
-        await signal.wait(timeout: .milliseconds(50))  // the two signals were coalesced into one
-        XCTAssertGreaterThanOrEqual(ContinuousClock.now - waited, .milliseconds(40))
-
-        let woken = Task {
-            await signal.wait(timeout: .seconds(30))
-            return ContinuousClock.now
+        // A pending signal returns at once: the test clock never moves, so a sleep would never end.
+        let pending = FinishedBox()
+        let pendingWait = Task {
+            await signal.wait(timeout: .seconds(30), clock: clock)
+            pending.mark()
         }
-        try? await Task.sleep(for: .milliseconds(20))
-        let sent = ContinuousClock.now
+        let returnedAtOnce = await eventually { pending.isFinished }
+        XCTAssertTrue(returnedAtOnce)
+        await pendingWait.value
+
+        // The two signals were coalesced into one: the next wait lasts until its timeout.
+        let timeout = FinishedBox()
+        let timedWait = Task {
+            await signal.wait(timeout: .seconds(50), clock: clock)
+            timeout.mark()
+        }
+        let sleeping = await eventuallySleeping(on: clock)
+        XCTAssertTrue(sleeping, "no signal pending: the wait sleeps")
+        await clock.advance(by: .seconds(49))
+        XCTAssertFalse(timeout.isFinished, "not before its timeout")
+        await clock.advance(by: .seconds(1))
+        await timedWait.value
+
+        let woken = FinishedBox()
+        let signalledWait = Task {
+            await signal.wait(timeout: .seconds(30), clock: clock)
+            woken.mark()
+        }
+        let waiting = await eventuallySleeping(on: clock)
+        XCTAssertTrue(waiting)
         signal.signal()
-        let wokeAt = await woken.value
-        XCTAssertGreaterThanOrEqual(wokeAt, sent)
-        XCTAssertLessThan(wokeAt - sent, .seconds(10), "woken by the signal, not the timeout")
+        let wokenBySignal = await eventually { woken.isFinished }
+        XCTAssertTrue(wokenBySignal, "woken by the signal, with the clock short of the timeout")
+        await signalledWait.value
     }
 }

@@ -21,18 +21,3 @@ public struct TemporaryDirectory: Sendable {
         try? FileManager.default.removeItem(atPath: self.path)
     }
 }
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held. For waiting on asynchronous
-/// effects in tests without fixed sleeps (not a speed assertion: the timeout is generous).
-public func eventually(
-    timeout: Duration = .seconds(20),
-    interval: Duration = .milliseconds(20),
-    _ condition: () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: interval)
-    }
-    return try await condition()
-}

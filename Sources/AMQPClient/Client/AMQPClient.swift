@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import Timing
 
 /// A recovering AMQP client: a swift-service-lifecycle `Service` that owns one connection and, when it drops,
 /// reconnects with backoff, re-declares the recorded topology, reopens its publishing channel and resumes consumers.
@@ -27,11 +28,12 @@ import Synchronization
 ///
 /// Thread-safety: `Sendable`; every method may be called from any task.
 public final class AMQPClient: Service, Sendable {
-    /// How long to wait between reconnection attempts.
+    /// How long to wait between reconnection attempts: the settings of the package's one backoff
+    /// (`Timing.Backoff`), which doubles the delay up to the maximum and draws each one between half and all of it.
     public struct Backoff: Sendable {
-        /// The first delay.
+        /// The first delay (at most; at least half of it).
         public var initial: Duration
-        /// The largest delay; delays double up to it, with ±20 % jitter.
+        /// The largest delay; delays double up to it.
         public var maximum: Duration
         /// Creates a backoff policy.
         public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(5)) {
@@ -185,6 +187,7 @@ public final class AMQPClient: Service, Sendable {
 
     private func connectionLoop() async {
         var attempt = 0
+        var backoff = Timing.Backoff(initial: self.backoff.initial, maximum: self.backoff.maximum)
         var events = self.events.makeAsyncIterator()
         // Cancellation also shuts down (run()'s handler), but the events may end before that handler has run.
         while !self.isShuttingDown && !Task.isCancelled {
@@ -199,6 +202,7 @@ public final class AMQPClient: Service, Sendable {
                 }
                 if attempt > 0 { self.logger.info("AMQP connection recovered", metadata: ["attempts": "\(attempt)"]) }
                 attempt = 0
+                backoff.reset()
                 self.state.withLock { $0.lastConnectError = nil }
                 await self.serve(connection, events: &events)
             } catch {
@@ -210,8 +214,7 @@ public final class AMQPClient: Service, Sendable {
                 }
             }
             guard !self.isShuttingDown && !Task.isCancelled else { break }
-            let delay = self.delay(attempt: max(attempt, 1))
-            await self.waitBeforeReconnecting(delay, events: &events)
+            await self.waitBeforeReconnecting(backoff.nextDelay(), events: &events)
         }
     }
 
@@ -240,13 +243,6 @@ public final class AMQPClient: Service, Sendable {
             }
             group.cancelAll()
         }
-    }
-
-    private func delay(attempt: Int) -> Duration {
-        var delay = self.backoff.initial
-        for _ in 1..<min(attempt, 30) where delay < self.backoff.maximum { delay *= 2 }
-        delay = min(delay, self.backoff.maximum)
-        return delay * Double.random(in: 0.8...1.2)
     }
 
     /// Re-declares the topology and opens the publishing channel; then the client counts as connected.

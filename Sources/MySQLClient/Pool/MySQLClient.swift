@@ -34,7 +34,7 @@ import ServiceLifecycle
 public final class MySQLClient: Service, Sendable {
     /// The configuration the client was created with.
     public let configuration: MySQLConfiguration
-    let pool: MySQLConnectionPool
+    let pool: MySQLConnectionPool<ContinuousClock>
     let logger: Logger
 
     /// Creates a client; nothing connects until ``run()`` runs.
@@ -52,7 +52,7 @@ public final class MySQLClient: Service, Sendable {
         // connection. A file that cannot be read fails every connection attempt with the same clear error.
         let tls = Result { () throws(MySQLError) in try MySQLTLSSetup(configuration: configuration) }
         self.pool = MySQLConnectionPool(
-            configuration: configuration.pool, eventLoopGroup: eventLoopGroup, logger: logger
+            configuration: configuration.pool, eventLoopGroup: eventLoopGroup, clock: ContinuousClock(), logger: logger
         ) { id in
             try await MySQLConnection.connect(
                 configuration: configuration, tls: tls.get(), id: id, eventLoop: eventLoopGroup.any(), logger: logger)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Synchronization
+import Timing
 
 /// The connections behind ``MySQLClient``: a small pool built for the per-statement lease.
 ///
@@ -13,15 +14,19 @@ import Synchronization
 /// long and pings those not used for ``MySQLConfiguration/Pool/keepAliveFrequency``. Only a request that has to
 /// wait costs more: a continuation and one NIO timer for ``MySQLConfiguration/Pool/leaseTimeout``.
 ///
+/// Time (idle timeout, keep-alive, the circuit breaker's failing period, the housekeeping tick and the reconnection
+/// backoff) is read from `clock`: the continuous clock in production, a test clock in tests, which then advance it
+/// instead of sleeping. The lease timeout is the NIO timer named above, which reads no clock of ours.
+///
 /// Thread-safety: `Sendable`; all state is behind one `Mutex`, and continuations and connections are completed and
 /// closed outside it.
-final class MySQLConnectionPool: Sendable {
+final class MySQLConnectionPool<C: Clock<Duration>>: Sendable {
     typealias Factory = @Sendable (_ id: Int) async throws -> MySQLConnection
 
     private struct IdleConnection {
         var connection: MySQLConnection
         /// When it was last released (or pinged): the idle timeout and the keep-alive count from here.
-        var since: ContinuousClock.Instant
+        var since: C.Instant
     }
 
     private struct Waiter {
@@ -51,9 +56,12 @@ final class MySQLConnectionPool: Sendable {
         /// Why the last connection attempt failed; `nil` after a success.
         var lastConnectError: MySQLError?
         /// Since when every attempt failed; `nil` after a success.
-        var failingSince: ContinuousClock.Instant?
+        var failingSince: C.Instant?
         /// Attempts have failed for longer than `circuitBreakerTripAfter`: requests fail at once instead of waiting.
         var tripped = false
+        /// Failed connection attempts and keep-alive pings sent, in all (for tests).
+        var connectFailures = 0
+        var keepAlivePings = 0
         /// Connects the run loop has to start (requested before it ran, or by whoever found demand).
         var events: AsyncStream<Int>.Continuation?
 
@@ -74,11 +82,11 @@ final class MySQLConnectionPool: Sendable {
     private let factory: Factory
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
-    private let clock = ContinuousClock()
+    private let clock: C
     private let events: AsyncStream<Int>
 
     init(
-        configuration: MySQLConfiguration.Pool, eventLoopGroup: any EventLoopGroup, logger: Logger,
+        configuration: MySQLConfiguration.Pool, eventLoopGroup: any EventLoopGroup, clock: C, logger: Logger,
         factory: @escaping Factory
     ) {
         var configuration = configuration
@@ -88,12 +96,19 @@ final class MySQLConnectionPool: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.factory = factory
+        self.clock = clock
         let (events, continuation) = AsyncStream<Int>.makeStream()
         self.events = events
         self.state.withLock { $0.events = continuation }
     }
 
     // MARK: - Leasing
+
+    private enum LeaseFastPath {
+        case connection(MySQLConnection)
+        case error(MySQLError)
+        case wait
+    }
 
     /// A connection for the caller's exclusive use until ``release(_:)``.
     ///
@@ -103,13 +118,8 @@ final class MySQLConnectionPool: Sendable {
     /// task is cancelled.
     func lease() async throws -> MySQLConnection {
         // The common case: an idle connection, one lock, no continuation.
-        enum FastPath {
-            case connection(MySQLConnection)
-            case error(MySQLError)
-            case wait
-        }
         while true {
-            let fast: FastPath = self.state.withLock { state in
+            let fast: LeaseFastPath = self.state.withLock { state in
                 if let idle = state.idle.popLast() { return .connection(idle.connection) }
                 if let error = Self.refusal(state) { return .error(error) }
                 return .wait
@@ -159,14 +169,15 @@ final class MySQLConnectionPool: Sendable {
         return connection
     }
 
+    private enum EnqueueOutcome {
+        case resume(MySQLConnection)
+        /// `nil`: cancelled.
+        case fail(MySQLError?)
+        case waiting(connects: Int)
+    }
+
     private func enqueue(_ waiter: Waiter) {
-        enum Outcome {
-            case resume(MySQLConnection)
-            /// `nil`: cancelled.
-            case fail(MySQLError?)
-            case waiting(connects: Int)
-        }
-        let outcome: Outcome = self.state.withLock { state in
+        let outcome: EnqueueOutcome = self.state.withLock { state in
             // Released while we were getting here.
             if let idle = state.idle.popLast() { return .resume(idle.connection) }
             if let error = Self.refusal(state) { return .fail(error) }
@@ -224,17 +235,18 @@ final class MySQLConnectionPool: Sendable {
         waiter.continuation.resume(throwing: error)
     }
 
+    private enum ReleaseOutcome {
+        case idle
+        case handOver(Waiter)
+        case close
+    }
+
     /// Gives a leased connection back: to the oldest waiter, or onto the idle stack. A closed one is dropped (its
     /// close callback opens a replacement when one is needed).
     func release(_ connection: MySQLConnection) {
         if connection.isClosed { return }
-        enum Outcome {
-            case idle
-            case handOver(Waiter)
-            case close
-        }
         let now = self.clock.now
-        let outcome = self.state.withLock { state -> Outcome in
+        let outcome = self.state.withLock { state -> ReleaseOutcome in
             if state.phase == .shutDown { return .close }
             if let waiter = state.waiters.popFirst() { return .handOver(waiter) }
             state.idle.append(IdleConnection(connection: connection, since: now))
@@ -260,7 +272,7 @@ final class MySQLConnectionPool: Sendable {
 
     /// Opens one connection, retrying with back-off while it is still needed. Runs as a child task of ``run()``.
     private func connect() async {
-        var backoff = Duration.milliseconds(50)
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5), clock: self.clock)
         while true {
             let id = self.state.withLock { state -> Int in
                 state.nextConnectionID += 1
@@ -282,13 +294,10 @@ final class MySQLConnectionPool: Sendable {
                     waiter.continuation.resume(throwing: cause)
                 }
             }
-            do {
-                try await Task.sleep(for: backoff)
-            } catch {
+            guard await backoff.sleep() else {
                 self.state.withLock { $0.connecting -= 1 }
                 return
             }
-            backoff = min(backoff * 2, .seconds(5))
             let retry = self.state.withLock { state -> Bool in
                 let needed = state.phase != .shutDown
                     && (state.waiters.count > state.connecting - 1
@@ -308,9 +317,10 @@ final class MySQLConnectionPool: Sendable {
         let now = self.clock.now
         return self.state.withLock { state in
             state.lastConnectError = error
+            state.connectFailures += 1
             let since = state.failingSince ?? now
             state.failingSince = since
-            guard now - since >= self.configuration.circuitBreakerTripAfter else { return [] }
+            guard since.duration(to: now) >= self.configuration.circuitBreakerTripAfter else { return [] }
             state.tripped = true
             guard state.open.isEmpty else { return [] }  // the waiters may still get one of those
             var failed: [Waiter] = []
@@ -404,7 +414,7 @@ final class MySQLConnectionPool: Sendable {
         if let keepAlive = self.configuration.keepAliveFrequency { tick = min(tick, keepAlive) }
         tick = max(.milliseconds(10), min(.seconds(1), tick / 2))
         while !Task.isCancelled {
-            do { try await Task.sleep(for: tick) } catch { return }
+            do { try await self.clock.sleep(for: tick) } catch { return }
             let now = self.clock.now
             let (expired, toPing) = self.state.withLock { state -> ([MySQLConnection], [MySQLConnection]) in
                 var expired: [MySQLConnection] = []
@@ -414,11 +424,13 @@ final class MySQLConnectionPool: Sendable {
                 // Oldest first, so the least recently used connections are the ones that idle out.
                 for entry in state.idle {
                     if open > self.configuration.minimumConnections,
-                        now - entry.since >= self.configuration.idleTimeout
+                        entry.since.duration(to: now) >= self.configuration.idleTimeout
                     {
                         expired.append(entry.connection)
                         open -= 1
-                    } else if let keepAlive = self.configuration.keepAliveFrequency, now - entry.since >= keepAlive {
+                    } else if let keepAlive = self.configuration.keepAliveFrequency,
+                        entry.since.duration(to: now) >= keepAlive
+                    {
                         toPing.append(entry.connection)
                     } else {
                         kept.append(entry)
@@ -438,6 +450,7 @@ final class MySQLConnectionPool: Sendable {
                             self.logger.debug("MySQL keep-alive ping failed", metadata: ["error": "\(error)"])
                             connection.close()
                         }
+                        self.state.withLock { $0.keepAlivePings += 1 }
                         self.release(connection)
                     }
                 }
@@ -448,5 +461,10 @@ final class MySQLConnectionPool: Sendable {
     /// Open connections and idle ones (for tests).
     var counts: (open: Int, idle: Int, waiting: Int) {
         self.state.withLock { ($0.open.count, $0.idle.count, $0.waiters.count) }
+    }
+
+    /// Whether the circuit breaker has tripped, failed connection attempts and keep-alive pings so far (for tests).
+    var history: (tripped: Bool, connectFailures: Int, keepAlivePings: Int) {
+        self.state.withLock { ($0.tripped, $0.connectFailures, $0.keepAlivePings) }
     }
 }

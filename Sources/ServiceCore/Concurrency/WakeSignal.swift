@@ -30,8 +30,11 @@ public final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns when signalled, when `timeout` has passed, or when the task is cancelled.
-    public func wait(timeout: Duration) async {
+    /// Returns when signalled, when `timeout` has passed on `clock`, or when the task is cancelled.
+    ///
+    /// The clock belongs to the waiter, not to the signal (whoever signals never needs one): production waits on the
+    /// continuous clock, tests pass a test clock and advance it to make the timeout pass.
+    public func wait(timeout: Duration, clock: some Clock<Duration> = ContinuousClock()) async {
         let pending = self.state.withLock { state -> Bool in
             defer { state.pending = false }
             return state.pending
@@ -39,7 +42,7 @@ public final class WakeSignal: Sendable {
         if pending { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForSignal() }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { try? await clock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }

@@ -1,3 +1,4 @@
+import Timing
 /// Reads durations as people write them in flags and environment variables: `250ms`, `1.5s`, `10m`, `24h`,
 /// or a bare number of seconds.
 public enum DurationParser {

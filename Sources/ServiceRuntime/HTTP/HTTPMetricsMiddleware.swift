@@ -2,6 +2,7 @@ import Hummingbird
 import Metrics
 import ServiceCore
 import Synchronization
+import Timing
 
 /// Records `http_requests_total{method,path,status}` and `http_request_duration_seconds{method,path}`
 /// (the names the original README promised). `path` is the matched route template, e.g. `/orders/{id}`,
