@@ -647,6 +647,7 @@ let package = Package(
                 "EmbeddedMessaging",
                 "Messaging",
                 "MySQLClient",
+                "MySQLStorage",
                 "NotificationWorker",
                 "OrderEvents",
                 "OrderMessaging",

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MySQLClient
+import MySQLStorage
 import OrderService
 import OrderStorage
 import OrderSystemCLI
