@@ -1,3 +1,4 @@
+import ClientTestSupport
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -29,8 +30,8 @@ final class DroppingProxy: Sendable {
                     .connect(host: targetHost, port: targetPort)
                     .flatMap { outbound in
                         inbound.eventLoop.makeCompletedFuture {
-                            try inbound.pipeline.syncOperations.addHandler(Forwarder(peer: outbound))
-                            try outbound.pipeline.syncOperations.addHandler(Forwarder(peer: inbound))
+                            try inbound.pipeline.syncOperations.addHandler(ByteForwarder(peer: outbound))
+                            try outbound.pipeline.syncOperations.addHandler(ByteForwarder(peer: inbound))
                             connections.open.withLock { $0.append(inbound) }
                         }
                     }
@@ -53,29 +54,5 @@ final class DroppingProxy: Sendable {
     func stop() async {
         self.dropAll()
         try? await self.server.close()
-    }
-}
-
-/// Writes what one side reads to the other, and closes the other when one closes.
-private final class Forwarder: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let peer: any Channel
-
-    init(peer: any Channel) {
-        self.peer = peer
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.peer.writeAndFlush(self.unwrapInboundIn(data), promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.peer.close(promise: nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }

@@ -59,7 +59,7 @@ public final class StallingProxy: Sendable {
                         inbound.eventLoop.makeCompletedFuture {
                             let stalled = shared.state.withLock { $0.stalled }
                             let replies = ReplyForwarder(client: inbound, shared: shared, stalled: stalled)
-                            try inbound.pipeline.syncOperations.addHandler(RequestForwarder(server: outbound))
+                            try inbound.pipeline.syncOperations.addHandler(ByteForwarder(peer: outbound))
                             try outbound.pipeline.syncOperations.addHandler(replies)
                             shared.state.withLock { state in
                                 state.replyForwarders.append(NIOLoopBound(replies, eventLoop: inbound.eventLoop))
@@ -117,30 +117,6 @@ public final class StallingProxy: Sendable {
         }
         for connection in connections { try? await connection.close() }
         try? await self.server.close()
-    }
-}
-
-/// Client to server: forwards everything, and closes the server side when the client goes.
-private final class RequestForwarder: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let server: any Channel
-
-    init(server: any Channel) {
-        self.server = server
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.server.writeAndFlush(self.unwrapInboundIn(data), promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.server.close(promise: nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }
 
