@@ -38,11 +38,8 @@ enum RabbitMQConnector {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            // Parsed again only for the message: makeClient accepted this URL.
-            let configuration = try? AMQPConnectionConfiguration(url: settings.rabbitmqURL)
-            let address = configuration.map { "\($0.host):\($0.port)" } ?? "its address"
             throw UnsupportedBackendError(
-                description: "RabbitMQ at \(address) did not answer within "
+                description: "RabbitMQ at \(client.address) did not answer within "
                     + "\(DurationParser.format(settings.brokerConnectTimeout)) (RABBITMQ_URL; BROKER_CONNECT_TIMEOUT): \(error)"
             )
         }

@@ -131,6 +131,9 @@ public final class AMQPClient: Service, Sendable {
     /// Whether a connection is up and restored.
     public var isConnected: Bool { self.state.withLock { $0.publishChannel != nil } }
 
+    /// The broker's `host:port` as configured, for messages (never the credentials).
+    public var address: String { "\(self.configuration.host):\(self.configuration.port)" }
+
     /// Waits until the client is connected, or throws ``AMQPError/Code/timeout`` with the reason the latest attempt
     /// failed, if any.
     public func waitUntilConnected(timeout: Duration = .seconds(30)) async throws {

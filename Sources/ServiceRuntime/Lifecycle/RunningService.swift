@@ -8,11 +8,7 @@ public func withRunning<Result>(
     _ service: some Service,
     _ body: () async throws -> Result
 ) async throws -> Result {
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await service.run() }
-        defer { group.cancelAll() }
-        return try await body()
-    }
+    try await withRunning([service], body)
 }
 
 /// ``withRunning(_:_:)`` for several services, started together and stopped together.
