@@ -36,8 +36,9 @@ public struct HealthcheckCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard self.timeout > 0, self.timeout.isFinite else {
-            throw ValidationError("--timeout must be a positive number of seconds, got \(self.timeout)")
+        guard self.timeout > 0, self.timeout <= HTTPHealthProbe.maximumTimeout else {
+            throw ValidationError(
+                "--timeout must be a positive number of seconds, at most \(Int(HTTPHealthProbe.maximumTimeout)), got \(self.timeout)")
         }
     }
 
@@ -78,12 +79,17 @@ public enum HTTPHealthProbe {
         }
     }
 
-    /// GETs `url`, giving up after `timeout` seconds.
+    /// The longest check (a day): far beyond any health check, far below what a timer can hold.
+    public static let maximumTimeout: Double = 86_400
+
+    /// GETs `url`, giving up after `timeout` seconds (at most ``maximumTimeout``).
     public static func check(url: String, timeout: Double) async -> Outcome {
         guard let target = Target(url) else {
             return .failed("not a plain http URL with a host: \(url)")
         }
-        let limit = TimeAmount.milliseconds(Int64((timeout * 1000).rounded(.up)))
+        // Bounded before the conversion, which would trap on a huge or non-finite value.
+        let seconds = timeout.isFinite ? min(max(timeout, 0), Self.maximumTimeout) : Self.maximumTimeout
+        let limit = TimeAmount.milliseconds(Int64((seconds * 1000).rounded(.up)))
         let described = "no answer within \(timeout == timeout.rounded() ? String(Int(timeout)) : String(timeout))s"
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answer = loop.makePromise(of: Outcome.self)

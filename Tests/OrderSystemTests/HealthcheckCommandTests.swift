@@ -125,6 +125,10 @@ final class HealthcheckCommandTests: XCTestCase {
         let unresolvable = await HTTPHealthProbe.check(url: "http://no-such-host.invalid/health", timeout: 1)
         XCTAssertTrue(unresolvable.description.hasPrefix("cannot resolve no-such-host.invalid"), unresolvable.description)
         XCTAssertThrowsError(try OrderSystemCommand.parseAsRoot(["healthcheck", "--url", "http://x/", "--timeout", "0"]))
+        for huge in ["1e300", "inf", "nan", "86401"] {
+            XCTAssertThrowsError(
+                try OrderSystemCommand.parseAsRoot(["healthcheck", "--url", "http://x/", "--timeout", huge]), huge)
+        }
         XCTAssertThrowsError(try OrderSystemCommand.parseAsRoot(["healthcheck"]), "--url is required")
     }
 
