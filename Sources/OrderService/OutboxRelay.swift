@@ -186,9 +186,18 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
+    /// Publishes what is pending before the service stops, retrying for at most `flushTimeout`.
+    ///
+    /// A cancelled task (the group stopped because another service failed, e.g. the HTTP port was taken) can do no
+    /// I/O: every attempt would fail at once and the pause between attempts would not wait, so it logs once and
+    /// leaves the events in the outbox for the next start.
     private func flush() async {
         let deadline = ContinuousClock.now + self.configuration.flushTimeout
         while ContinuousClock.now < deadline {
+            if Task.isCancelled {
+                self.logger.warning("outbox flush at shutdown skipped: the service was cancelled; events stay in the outbox")
+                return
+            }
             do {
                 try await self.drain()
                 await self.updateBacklogMetrics()

@@ -180,6 +180,33 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(count, 7)
     }
 
+    /// A group that stops because another service failed (the HTTP port taken, say) cancels the relay instead of
+    /// shutting it down gracefully. Its flush can do no I/O then: it must give up at once, with one log line, and
+    /// leave the events in the outbox, instead of retrying for the whole flush timeout (it used to write a warning
+    /// in a tight loop, hundreds of thousands of lines a second, because a cancelled sleep returns at once).
+    func testCancelledRelaySkipsTheFlushWithOneLineAndKeepsTheEvents() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        flaky.isDown = true
+        _ = try await self.storeOrders(3)
+        let recorder = LogRecorder()
+        var configuration = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
+        configuration.pollInterval = .milliseconds(50)
+        configuration.flushTimeout = .seconds(2)
+        let relay = OutboxRelay(
+            store: self.store, broker: flaky, configuration: configuration,
+            metrics: OrderServiceMetrics(registry: ServiceMetrics()), signal: WakeSignal(), logger: recorder.logger()
+        )
+        let running = Task { try await relay.run() }
+        await recorder.waitForLine(containing: "could not publish")
+        running.cancel()
+        try await running.value
+        let lines = recorder.all
+        XCTAssertEqual(lines.filter { $0.contains("outbox flush at shutdown skipped") }.count, 1, "\(lines)")
+        XCTAssertFalse(lines.contains { $0.contains("outbox flush at shutdown incomplete") }, "\(lines)")
+        let pending = try await self.store.outboxBacklog().pending
+        XCTAssertEqual(pending, 3)
+    }
+
     func testPublishedEventsArePurgedAfterRetention() async throws {
         _ = try await self.storeOrders(3)
         _ = try await self.store.relayPendingEvents(limit: 10) { events in events.map(\.sequence) }
