@@ -244,6 +244,34 @@ final class AMQPIntegrationTests: XCTestCase {
         try await connection.close()
     }
 
+    /// Closing a consuming channel while the broker streams deliveries into it: the frames it sent before it saw
+    /// the close (methods, headers, bodies split over many frames) are dropped, the connection stays open, and the
+    /// broker requeues every message. Run ten times, as the close lands at a different point of a delivery each time.
+    func testClosingAChannelWhileDeliveriesStreamInKeepsTheConnectionAndRequeuesEverything() async throws {
+        let connection = try await TestEnvironment.connect()
+        let setup = try await connection.openChannel()
+        let queue = TestEnvironment.uniqueName("q")
+        try await setup.queueDeclare(name: queue)
+        try await setup.confirmSelect()
+        let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: 300_000)  // several frames each
+        let results = await setup.publishBatch(
+            (0..<40).map { _ in AMQPOutboundMessage(body: body, exchange: "", routingKey: queue) })
+        XCTAssertTrue(results.allSatisfy { (try? $0.get()) != nil })
+        for _ in 0..<10 {
+            let channel = try await connection.openChannel()
+            try await channel.basicQos(prefetchCount: 40)
+            let consumer = try await channel.consume(queue: queue)
+            var iterator = consumer.makeAsyncIterator()
+            _ = try await iterator.next()  // the rest are on their way
+            try await channel.close()
+            XCTAssertTrue(connection.isOpen, "frames that crossed the close must not be a protocol error")
+        }
+        let state = try await setup.queueDeclare(name: queue, passive: true)
+        XCTAssertEqual(state.messageCount, 40, "every unacknowledged delivery is requeued")
+        try await setup.queueDelete(name: queue)
+        try await connection.close()
+    }
+
     func testChannelErrorClosesOnlyThatChannel() async throws {
         let connection = try await TestEnvironment.connect()
         let channel = try await connection.openChannel()

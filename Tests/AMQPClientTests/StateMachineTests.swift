@@ -256,6 +256,39 @@ final class ChannelStateMachineTests: XCTestCase {
         XCTAssertEqual(received, 2)
     }
 
+    /// Deliveries the broker sent before it saw our channel.close arrive after it, method, header and body: all
+    /// of it is discarded until close-ok. A delivery cut in half by the close is dropped too (the broker requeues
+    /// both). The header used to be a protocol error, which reset the whole connection when a consumer stopped
+    /// while messages were flowing.
+    func testDeliveriesArrivingWhileClosingAreDiscardedWithTheirContent() async throws {
+        var outcome = Outcome()
+        var machine = try await self.openChannel(outcome: &outcome)
+        let (stream, continuation) = AsyncThrowingStream<AMQPIncomingMessage, any Error>.makeStream()
+        let consume = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
+        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], continuation: continuation, promise: consume), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicConsumeOk(consumerTag: "c1"))), into: &outcome)
+        _ = try await consume.futureResult.get()
+        // Delivery 1 is half received when the close goes out.
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 1, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 6, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "abc"))), into: &outcome)
+        let close = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
+        self.perform(machine.closeRequested(promise: close), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "def"))), into: &outcome)
+        // Delivery 2 comes whole after the close.
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 2, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 2, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "gh"))), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .channelCloseOk)), into: &outcome)
+        _ = try await close.futureResult.get()
+        XCTAssertNil(outcome.connectionError)
+        XCTAssertTrue(outcome.delivered.isEmpty)
+        XCTAssertEqual(machine.state, .closed)
+        var received = 0
+        for try await _ in stream { received += 1 }
+        XCTAssertEqual(received, 0)
+    }
+
     func testDeliveryForAGoneConsumerIsRequeued() async throws {
         var outcome = Outcome()
         var machine = try await self.openChannel(outcome: &outcome)

@@ -214,6 +214,9 @@ struct AMQPChannelStateMachine {
         switch self.state {
         case .open, .opening:
             self.state = .closing
+            // A message half received is dropped with the rest of its frames (see frameReceived); the broker
+            // requeues it with every other unacknowledged delivery when the channel closes.
+            self.content = nil
             self.closeError = .channelClosed("channel \(self.id) was closed by the client")
             self.rpcs.append(PendingRPC(expected: [Self.key(20, 41)], promise: promise))
             return [
@@ -238,6 +241,10 @@ struct AMQPChannelStateMachine {
         switch frame {
         case .method(_, let method):
             return self.methodReceived(method)
+        case .header where self.state == .closing, .body where self.state == .closing:
+            // The content of a delivery or return the broker sent before it saw our close: its method was
+            // discarded (methodReceived), so are its header and body frames (AMQP 0-9-1, channel.close).
+            return []
         case .header(_, let header):
             guard var content = self.content, content.header == nil else {
                 return self.protocolViolation("unexpected content header on channel \(self.id)")
