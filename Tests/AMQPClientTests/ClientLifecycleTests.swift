@@ -47,6 +47,42 @@ final class ClientLifecycleTests: XCTestCase {
         }
     }
 
+    /// A caller waiting for a connection that does not come is woken by its own cancellation, not by its hour-long
+    /// timeout, and is told it was cancelled rather than timed out.
+    func testWaitUntilConnectedEndsAtOnceWhenItsTaskIsCancelled() async throws {
+        let (client, logs) = try await self.clientWaitingToReconnect()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await client.run() }
+            await logs.waitForLine(containing: "AMQP connection failed, retrying")
+            let waiter = Task { try await client.waitUntilConnected(timeout: .seconds(3600)) }
+            waiter.cancel()
+            do {
+                try await waiter.value
+                XCTFail("not connected: the wait must throw")
+            } catch {
+                XCTAssertTrue(error is CancellationError, "\(error)")
+            }
+            tasks.cancelAll()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Waiters are woken by the connection coming up: one that started before the broker was reachable returns
+    /// once the client connects (here a client whose first attempt is its only one before the wait ends).
+    func testWaitersStartedBeforeTheConnectionAreWokenWhenItComesUp() async throws {
+        let url = try TestEnvironment.rabbitMQURL()
+        let client = AMQPClient(
+            configuration: try AMQPConnectionConfiguration(url: url), logger: TestEnvironment.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            let waiters = (0..<3).map { _ in Task { try await client.waitUntilConnected(timeout: .seconds(30)) } }
+            tasks.addTask { try await client.run() }
+            for waiter in waiters { try await waiter.value }
+            XCTAssertTrue(client.isConnected)
+            tasks.cancelAll()
+            try await tasks.waitForAll()
+        }
+    }
+
     func testShutdownClosesTheConnectionBeforeRunReturnsAndFinishesTheConsumers() async throws {
         let url = try TestEnvironment.rabbitMQURL()
         let client = AMQPClient(

@@ -104,6 +104,11 @@ public final class AMQPClient: Service, Sendable {
         /// Why the latest connection attempt failed, until one succeeds: told by ``waitUntilConnected(timeout:)``
         /// instead of a bare timeout (e.g. a certificate that does not verify).
         var lastConnectError: (any Error)?
+        /// Callers of ``waitUntilConnected(timeout:)``, resumed when a connection is up and restored.
+        var connectedWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters cancelled before they registered, so they do not register at all.
+        var cancelledWaiters: Set<Int> = []
+        var nextWaiterID = 0
     }
 
     private let configuration: AMQPConnectionConfiguration
@@ -135,18 +140,56 @@ public final class AMQPClient: Service, Sendable {
     public var address: String { "\(self.configuration.host):\(self.configuration.port)" }
 
     /// Waits until the client is connected, or throws ``AMQPError/Code/timeout`` with the reason the latest attempt
-    /// failed, if any.
+    /// failed, if any. Woken by the connection loop when a connection is restored (no polling); a timer child bounds
+    /// the wait.
     public func waitUntilConnected(timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !self.isConnected {
-            guard ContinuousClock.now < deadline else {
-                let lastError = self.state.withLock { $0.lastConnectError }
-                throw AMQPError(
-                    code: .timeout,
-                    message: "not connected to \(self.configuration) after \(timeout)"
-                        + (lastError.map { "; last attempt: \($0)" } ?? ""))
+        if self.isConnected { return }
+        let connected = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.connectedSignal()
+                return true
             }
-            try await Task.sleep(for: .milliseconds(20))
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try Task.checkCancellation()
+        if connected && self.isConnected { return }
+        let lastError = self.state.withLock { $0.lastConnectError }
+        throw AMQPError(
+            code: .timeout,
+            message: "not connected to \(self.configuration) after \(timeout)"
+                + (lastError.map { "; last attempt: \($0)" } ?? ""))
+    }
+
+    /// Returns once a connection is up and restored, or when the calling task is cancelled.
+    private func connectedSignal() async {
+        let id = self.state.withLock { state -> Int? in
+            guard state.publishChannel == nil else { return nil }
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        guard let id else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    if state.publishChannel != nil || state.cancelledWaiters.remove(id) != nil { return true }
+                    state.connectedWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.connectedWaiters.removeValue(forKey: id) { return waiter }
+                state.cancelledWaiters.insert(id)
+                return nil
+            }
+            waiter?.resume()
         }
     }
 
@@ -258,12 +301,14 @@ public final class AMQPClient: Service, Sendable {
         }
         let publishChannel = try await connection.openChannel()
         try await publishChannel.confirmSelect()
-        let shuttingDown = self.state.withLock { state in
-            guard !state.shuttingDown else { return true }
+        let (shuttingDown, waiters) = self.state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            guard !state.shuttingDown else { return (true, []) }
             state.connection = connection
             state.publishChannel = publishChannel
-            return false
+            defer { state.connectedWaiters.removeAll() }
+            return (false, Array(state.connectedWaiters.values))
         }
+        for waiter in waiters { waiter.resume() }
         if shuttingDown { throw AMQPError.connectionClosed("the client is shutting down") }
     }
 
