@@ -25,13 +25,15 @@ final class ThrowawayBroker: @unchecked Sendable {
     init() throws {
         self.script = Self.repositoryRoot + "/scripts/stack"
         self.directory = NSTemporaryDirectory() + "amqp-throwaway-\(UInt32.random(in: 0...UInt32.max))"
-        let ports = try Self.freePorts(5)
+        // Every port explicit, the TLS one too: left unset, scripts/stack puts it next to the AMQP port, which
+        // another server may hold.
+        let ports = try Self.freePorts(6)
         self.port = ports[0]
         let node = "amqptest\(UInt32.random(in: 0...UInt32.max))@localhost"
         try self.stack(
             "--dir", self.directory, "--rabbitmq-port", "\(ports[0])", "--rabbitmq-management-port", "\(ports[1])",
             "--rabbitmq-dist-port", "\(ports[2])", "--mariadb-port", "\(ports[3])", "--redis-port", "\(ports[4])",
-            "--rabbitmq-node", node, "start", "rabbitmq")
+            "--rabbitmq-tls-port", "\(ports[5])", "--rabbitmq-node", node, "start", "rabbitmq")
     }
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(self.port)/" }
