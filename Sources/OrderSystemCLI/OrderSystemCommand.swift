@@ -1,5 +1,6 @@
 import AnalyticsService
 import ArgumentParser
+import NIOCore
 import NotificationWorker
 import OrderService
 import ServiceRuntime
@@ -79,15 +80,25 @@ public struct AllCommand: AsyncParsableCommand {
     public func run() async throws {
         let configuration = try self.resolve(environment: processEnvironment)
         ServiceLogging.bootstrap(level: configuration.logLevel)
-        try await Self.reportingStartFailures { try await EmbeddedSystem.run(configuration: configuration) }
+        let ports = [
+            (configuration.order.port, "ORDER_SERVICE_PORT"), (configuration.analytics.port, "ANALYTICS_SERVICE_PORT"),
+            (configuration.notification.port, "NOTIFICATION_HEALTH_PORT"),
+        ]
+        try await Self.reportingStartFailures(listeningOn: ports) {
+            try await EmbeddedSystem.run(configuration: configuration)
+        }
     }
 
     /// Turns a backend that cannot be used into a one-line message and exit code 1, instead of a stack of errors.
-    static func reportingStartFailures(_ body: () async throws -> Void) async throws {
+    static func reportingStartFailures(
+        listeningOn ports: [(port: Int, setting: String)] = [], _ body: () async throws -> Void
+    ) async throws {
         do {
             try await body()
         } catch let error as UnsupportedBackendError {
             throw ValidationError(error.description)
+        } catch let error as IOError where !ports.isEmpty {
+            throw ListenFailure(error, ports: ports) ?? error
         }
     }
 }

@@ -117,7 +117,13 @@ enum SingleService {
             try BackendFactory.validate(configuration.backends, singleService: true)
         }
         ServiceLogging.bootstrap(level: configuration.logLevel)
-        try await AllCommand.reportingStartFailures {
+        let port: (Int, String) =
+            switch name {
+            case .order: (configuration.order.port, "SERVICE_PORT")
+            case .analytics: (configuration.analytics.port, "SERVICE_PORT")
+            case .notification: (configuration.notification.port, "HEALTH_PORT")
+            }
+        try await AllCommand.reportingStartFailures(listeningOn: [port]) {
             if configuration.backends.store == .sqlite || name == .notification {
                 try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
             }
