@@ -13,6 +13,10 @@ import Synchronization
 /// runs and no longer. Orders queued before it starts wait for it; on graceful shutdown (after the HTTP server has
 /// stopped taking requests) the writers store what is queued, then return, and a later ``create(_:)`` fails with
 /// ``OrderGroupCommitStopped``.
+///
+/// The queue is bounded (``maximumQueued``, `ORDER_QUEUE_LIMIT`): when the database falls behind, an order beyond it
+/// fails at once with ``OrderGroupCommitFull`` (the route answers 503 with `Retry-After`) instead of waiting in
+/// memory without end.
 public final class OrderGroupCommit: Service, Sendable {
     private typealias Waiter = (entry: NewOrder, continuation: CheckedContinuation<Void, any Error>)
 
@@ -37,21 +41,35 @@ public final class OrderGroupCommit: Service, Sendable {
     public let maximumWriters: Int
     /// Orders per transaction at most.
     public let maximumBatch: Int
+    /// Orders waiting for a writer at most; one more fails with ``OrderGroupCommitFull``.
+    public let maximumQueued: Int
     private let state = Mutex(State())
 
+    /// The default bound of the queue (`ORDER_QUEUE_LIMIT`): eight full batches, about a second of orders at this
+    /// machine's rate, a few hundred kilobytes.
+    public static let defaultMaximumQueued = 1024
+
     /// Creates a group commit in front of `store`; it writes once ``run()`` runs.
-    public init(store: any OrderStore, maximumWriters: Int = 2, maximumBatch: Int = 128) {
+    public init(
+        store: any OrderStore, maximumWriters: Int = 2, maximumBatch: Int = 128,
+        maximumQueued: Int = OrderGroupCommit.defaultMaximumQueued
+    ) {
         self.store = store
         self.maximumWriters = max(1, maximumWriters)
         self.maximumBatch = max(1, maximumBatch)
+        self.maximumQueued = max(1, maximumQueued)
     }
 
     /// Stores `entry` (its order and outbox event) in a transaction shared with the orders queued meanwhile;
-    /// returns once that transaction committed, throws what made it fail.
+    /// returns once that transaction committed, throws what made it fail: ``OrderGroupCommitFull`` at once when
+    /// ``maximumQueued`` orders are already waiting.
     public func create(_ entry: NewOrder) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let outcome = self.state.withLock { state -> Result<CheckedContinuation<Void, Never>?, OrderGroupCommitStopped> in
+            let outcome = self.state.withLock { state -> Result<CheckedContinuation<Void, Never>?, any Error> in
                 guard state.phase != .stopped else { return .failure(OrderGroupCommitStopped()) }
+                guard state.pending.count < self.maximumQueued else {
+                    return .failure(OrderGroupCommitFull(limit: self.maximumQueued))
+                }
                 state.pending.append((entry, continuation))
                 return .success(state.idle.popLast())
             }
@@ -135,4 +153,11 @@ public final class OrderGroupCommit: Service, Sendable {
 /// The group commit has stopped (the service is shutting down): the order was not stored.
 public struct OrderGroupCommitStopped: Error, CustomStringConvertible {
     public var description: String { "the order service is shutting down" }
+}
+
+/// ``OrderGroupCommit/maximumQueued`` orders are already waiting for the database: the order was not stored.
+public struct OrderGroupCommitFull: Error, CustomStringConvertible {
+    /// The bound that was reached.
+    public let limit: Int
+    public var description: String { "\(self.limit) orders are already waiting to be stored" }
 }

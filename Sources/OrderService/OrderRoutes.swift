@@ -18,6 +18,8 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
     let relaySignal: WakeSignal
     /// Concurrent misses for one order cost one store read (stampede protection).
     let misses = SingleFlight<[UInt8]?>()
+    /// Rate-limits the log line of a full group-commit queue.
+    let overload = OverloadLog()
     let metrics: OrderServiceMetrics
     let maxBodySize: Int
     /// How long an `Idempotency-Key` keeps answering with its order.
@@ -73,6 +75,11 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
                 try await self.groupCommit.create(NewOrder(order: order, event: outboxEvent))
                 creation = .created
             }
+        } catch let full as OrderGroupCommitFull {
+            // Load shedding, not a failure of the store: counted, logged at most once per burst, answered at once.
+            self.metrics.ordersRejectedQueueFull.increment()
+            self.overload.note(full, logger: self.logger)
+            throw APIError.unavailable("too many orders are waiting to be stored; retry shortly (the order was not created)")
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("storing an order failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
@@ -143,10 +150,21 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
     }
 
     @Sendable func list(request: Request, context: Context) async throws -> Response {
-        let (limit, offset) = try Self.pagination(request.uri.queryParameters)
+        let page = try Self.pagination(request.uri.queryParameters)
         let orders: [Order]
         do {
-            orders = try await self.store.orders(limit: limit, offset: offset)
+            switch page.position {
+            case .offset(let offset):
+                orders = try await self.store.orders(limit: page.limit, offset: offset)
+            case .before(let id):
+                guard let found = try await self.store.orders(limit: page.limit, before: id) else {
+                    throw APIError.invalidRequest(
+                        "invalid pagination parameters", details: [("before", "no order has this id")])
+                }
+                orders = found
+            }
+        } catch let error as APIError {
+            throw error
         } catch {
             self.metrics.storeErrors.increment()
             self.logger.error("listing orders failed", metadata: ["error": "\(error)"])
@@ -158,12 +176,28 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             order.write(to: &writer)
         }
         writer.endArray()
-        return .json(writer.bytes)
+        // A full page may have a next one: its URL continues after this page's last order, by key, not offset.
+        guard orders.count == page.limit, let last = orders.last else { return .json(writer.bytes) }
+        return .json(writer.bytes, headers: [.link: "</orders?limit=\(page.limit)&before=\(last.id)>; rel=\"next\""])
     }
 
+    /// Where a page of `GET /orders` starts.
+    enum PagePosition: Equatable {
+        /// After skipping this many orders (at most ``maximumOffset``).
+        case offset(Int)
+        /// After the order with this id (canonical UUID).
+        case before(String)
+    }
+
+    /// The deepest `offset` served: skipping rows costs a scan of all of them on a pooled connection, so deeper
+    /// pages are reached with `before=`.
+    static var maximumOffset: Int { 10_000 }
+
     /// The original's rules: limit defaults to 10, ≤ 0 means 10, over 100 is capped at 100; a negative offset
-    /// means 0. Unlike the original, a value that is not an integer is a 400 instead of being ignored.
-    static func pagination(_ query: Parameters) throws(APIError) -> (limit: Int, offset: Int) {
+    /// means 0. Unlike the original, a value that is not an integer is a 400 instead of being ignored, an offset
+    /// over ``maximumOffset`` is a 400 (page with `before=` instead), and `before` must be an order id (a UUID),
+    /// not given with `offset`.
+    static func pagination(_ query: Parameters) throws(APIError) -> (limit: Int, position: PagePosition) {
         var problems: [(field: String, reason: String)] = []
         func integer(_ name: String) -> Int? {
             guard let text = query[name[...]] else { return nil }
@@ -182,10 +216,28 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
         }
         let limit = integer("limit")
         let offset = integer("offset")
+        if let offset, offset > Self.maximumOffset {
+            problems.append(("offset", "must be at most \(Self.maximumOffset); page further with before=<id of the last order>"))
+        }
+        var before: String?
+        if let text = query["before"] {
+            if let id = Identifier.canonicalUUID(String(text)) {
+                before = id
+            } else {
+                problems.append(("before", "must be an order id (a UUID)"))
+            }
+            if offset != nil { problems.append(("offset", "cannot be combined with before")) }
+        }
         guard problems.isEmpty else { throw APIError.invalidRequest("invalid pagination parameters", details: problems) }
         var effectiveLimit = limit ?? 10
         if effectiveLimit <= 0 { effectiveLimit = 10 }
         if effectiveLimit > 100 { effectiveLimit = 100 }
-        return (effectiveLimit, max(offset ?? 0, 0))
+        if let before { return (effectiveLimit, .before(before)) }
+        return (effectiveLimit, .offset(max(offset ?? 0, 0)))
     }
+}
+
+extension HTTPField.Name {
+    /// `Link` (RFC 8288), which swift-http-types does not predefine.
+    static var link: Self { Self("Link")! }
 }

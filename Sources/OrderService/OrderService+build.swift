@@ -25,6 +25,9 @@ public struct OrderServiceConfiguration: Sendable {
     /// Orders kept in the process in front of a shared cache (`NEAR_CACHE_CAPACITY`, 10000; 0 for none). Unused
     /// when the cache is already in the process.
     public var nearCacheCapacity: Int = 10_000
+    /// Orders waiting for the database at most (`ORDER_QUEUE_LIMIT`, 1024); beyond it `POST /orders` answers 503
+    /// `unavailable` with `Retry-After` at once.
+    public var orderQueueLimit: Int = OrderGroupCommit.defaultMaximumQueued
     /// The outbox relay's tunables.
     public var relay = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
 
@@ -81,7 +84,7 @@ public func buildOrderService(
         logger: logger
     )
     let store = backends.store
-    let groupCommit = OrderGroupCommit(store: store)
+    let groupCommit = OrderGroupCommit(store: store, maximumQueued: configuration.orderQueueLimit)
     let cache = backends.cache
     let broker = backends.broker
     let router = ServiceApplication.router(

@@ -6,6 +6,7 @@ public struct OrderServiceMetrics: Sendable {
     /// The registry `/metrics` renders.
     public let registry: ServiceMetrics
     let ordersCreated: Counter
+    let ordersRejectedQueueFull: Counter
     let orderCreationDuration: Timer
     let cacheHits: Counter
     let cacheMisses: Counter
@@ -28,6 +29,7 @@ public struct OrderServiceMetrics: Sendable {
     public init(registry: ServiceMetrics) {
         self.registry = registry
         self.ordersCreated = registry.counter("orders_created_total")
+        self.ordersRejectedQueueFull = registry.counter("orders_rejected_total", [("reason", "queue_full")])
         self.orderCreationDuration = registry.timer("orders_created_duration_seconds")
         self.cacheHits = registry.counter("cache_requests_total", [("cache", "order"), ("result", "hit")])
         self.cacheMisses = registry.counter("cache_requests_total", [("cache", "order"), ("result", "miss")])

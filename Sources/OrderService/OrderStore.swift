@@ -21,8 +21,12 @@ public protocol OrderStore: Sendable {
     /// The order with `id` (canonical lowercase UUID), or nil.
     func order(id: String) async throws -> Order?
 
-    /// Orders newest first.
+    /// Orders newest first (by `created_at`, then `id`).
     func orders(limit: Int, offset: Int) async throws -> [Order]
+
+    /// Keyset pagination: up to `limit` orders that come after order `before` in the newest-first order, or nil when
+    /// no order has that id. Reads only the rows it returns, however deep the page.
+    func orders(limit: Int, before: String) async throws -> [Order]?
 
     /// Claims up to `limit` unpublished events, oldest first, passes them to `publish`, and marks as published the
     /// ids `publish` returns. Implementations for shared databases lock the claimed rows (`FOR UPDATE SKIP LOCKED`)

@@ -245,6 +245,19 @@ public final class MySQLOrderStore: OrderStore {
         return try rows.map(Self.order(from:))
     }
 
+    public func orders(limit: Int, before: String) async throws -> [Order]? {
+        let anchor = try await self.client.query("SELECT created_at FROM orders WHERE id = ?", [.string(before)]).rows
+        guard let row = anchor.first else { return nil }
+        let createdAt = try row.timestamp("created_at")
+        // The first condition lets idx_created_at bound the range scan; the second skips the anchor's equals.
+        let rows = try await self.client.query(
+            Self.selectOrders
+                + " WHERE created_at <= ? AND (created_at < ? OR id < ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+            [.timestamp(createdAt), .timestamp(createdAt), .string(before), .int(Int64(limit))]
+        ).rows
+        return try rows.map(Self.order(from:))
+    }
+
     private static let selectOrders =
         "SELECT id, customer_id, product_id, quantity, total_amount, status, created_at, updated_at FROM orders"
 

@@ -161,9 +161,24 @@ public final class SQLiteOrderStore: OrderStore {
     }
 
     public func orders(limit: Int, offset: Int) async throws -> [Order] {
+        // Newest first; ids break ties between orders created in the same microsecond (as on MySQL).
         let rows = try await self.database.query(
-            "SELECT * FROM orders ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            "SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
             [.int64(Int64(limit)), .int64(Int64(offset))]
+        )
+        return try rows.map(Self.order(from:))
+    }
+
+    public func orders(limit: Int, before: String) async throws -> [Order]? {
+        let anchor = try await self.database.query("SELECT created_at FROM orders WHERE id = ?", [.text(before)])
+        guard let createdAt = try anchor.first?.int64("created_at") else { return nil }
+        // The first condition lets the created_at index bound the scan; the second skips the anchor's equals.
+        let rows = try await self.database.query(
+            """
+            SELECT * FROM orders WHERE created_at <= ? AND (created_at < ? OR id < ?)
+            ORDER BY created_at DESC, id DESC LIMIT ?
+            """,
+            [.int64(createdAt), .int64(createdAt), .text(before), .int64(Int64(limit))]
         )
         return try rows.map(Self.order(from:))
     }

@@ -100,6 +100,9 @@ public struct OrderTuningOptions: ParsableArguments {
     @Option(help: "How long an Idempotency-Key of POST /orders answers with its order. (env: IDEMPOTENCY_KEY_TTL; default: 24h)")
     public var idempotencyKeyTtl: String?
 
+    @Option(help: "Orders waiting for the database at most; beyond it POST /orders answers 503 with Retry-After at once. (env: ORDER_QUEUE_LIMIT; default: 1024)")
+    public var orderQueueLimit: Int?
+
     @Option(help: "Orders kept in the process in front of Redis (orders never change, so it needs no invalidation); 0 for none. (env: NEAR_CACHE_CAPACITY; default: 10000)")
     public var nearCacheCapacity: Int?
 

@@ -264,6 +264,10 @@ public struct SystemConfiguration: Sendable {
         configuration.order.relay.retention = try resolver.duration(
             orderTuning.outboxRetention, option: "outbox-retention", env: ["OUTBOX_RETENTION"], default: .seconds(24 * 3600)
         )
+        configuration.order.orderQueueLimit = try resolver.int(
+            orderTuning.orderQueueLimit, option: "order-queue-limit", env: ["ORDER_QUEUE_LIMIT"],
+            default: OrderGroupCommit.defaultMaximumQueued, range: 1...1_000_000
+        )
         configuration.order.nearCacheCapacity = try resolver.int(
             orderTuning.nearCacheCapacity, option: "near-cache-capacity", env: ["NEAR_CACHE_CAPACITY"], default: 10_000,
             range: 0...10_000_000

@@ -39,6 +39,7 @@ final class CountingOrderStore: OrderStore {
         return try await self.wrapped.order(id: id)
     }
     func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
+    func orders(limit: Int, before: String) async throws -> [Order]? { try await self.wrapped.orders(limit: limit, before: before) }
     func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
         try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
     }

@@ -1,4 +1,8 @@
+import Caching
 import ClientTestSupport
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import OrderService
 import OrderStorage
 import SQLiteStorage
@@ -32,6 +36,7 @@ final class BatchRecordingStore: OrderStore {
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int { try await self.wrapped.purgeIdempotencyKeys(before: cutoff) }
     func order(id: String) async throws -> Order? { try await self.wrapped.order(id: id) }
     func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
+    func orders(limit: Int, before: String) async throws -> [Order]? { try await self.wrapped.orders(limit: limit, before: before) }
     func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
         try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
     }
@@ -97,6 +102,103 @@ final class OrderGroupCommitTests: XCTestCase {
                 let stored = try await store.order(id: order.id)
                 XCTAssertEqual(stored, order)
             }
+        }
+    }
+
+    /// With the writer stuck in a slow transaction, orders queue up to the limit; the next one is refused at once
+    /// (it does not wait for the database), and once the database answers every queued order is stored.
+    func testAnOrderBeyondTheQueueLimitIsRefusedAtOnceAndTheQueuedOnesAreStored() async throws {
+        try await self.withStore { store, contract in
+            let commit = OrderGroupCommit(store: store, maximumWriters: 1, maximumQueued: 3)
+            let slowDatabase = Latch()
+            store.hold.withLock { $0 = { _ = await slowDatabase.wait() } }
+            try await withRunning(commit) {
+                let entries = (0..<4).map { index in
+                    let (order, event) = contract.makeOrder("customer-\(index)")
+                    return NewOrder(order: order, event: event)
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await commit.create(entries[0]) }
+                    let writing = await eventually { store.batches.withLock { $0 } == [1] }
+                    XCTAssertTrue(writing, "the writer took the first order and waits for the database")
+                    for entry in entries.dropFirst() { group.addTask { try await commit.create(entry) } }
+                    let queued = await eventually { commit.queuedCount == 3 }
+                    XCTAssertTrue(queued)
+                    let (late, lateEvent) = contract.makeOrder("customer-late")
+                    do {
+                        try await commit.create(NewOrder(order: late, event: lateEvent))
+                        XCTFail("an order beyond the queue limit was accepted")
+                    } catch let error as OrderGroupCommitFull {
+                        XCTAssertEqual(error.limit, 3)
+                    }
+                    let lateStored = try await store.order(id: late.id)
+                    XCTAssertNil(lateStored)
+                    slowDatabase.open()
+                    try await group.waitForAll()
+                }
+                for entry in entries {
+                    let stored = try await store.order(id: entry.order.id)
+                    XCTAssertEqual(stored, entry.order)
+                }
+                XCTAssertEqual(commit.queuedCount, 0)
+            }
+        }
+    }
+
+    /// Over HTTP: with `ORDER_QUEUE_LIMIT` orders waiting for a stuck database, `POST /orders` answers 503
+    /// `unavailable` with `Retry-After` and the error shape at once, counts it, and the waiting orders still get
+    /// their 201 once the database answers.
+    func testPostBeyondTheQueueLimitAnswers503WithRetryAfterAndTheWaitingOnesGet201() async throws {
+        try await self.withStore { store, _ in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let broker = try await TestBroker.open(path: directory.file("broker.sqlite"))
+            let slowDatabase = Latch()
+            store.hold.withLock { $0 = { _ = await slowDatabase.wait() } }
+            var configuration = OrderServiceConfiguration()
+            configuration.port = 0
+            configuration.orderQueueLimit = 2
+            configuration.relay.flushTimeout = .milliseconds(200)
+            let metrics = ServiceMetrics()
+            let app = try await buildOrderService(
+                configuration: configuration,
+                backends: OrderServiceBackends(store: store, cache: MemoryCache(), broker: broker.broker),
+                metrics: metrics, logger: testLogger("order-service")
+            )
+            try await app.test(.router) { client in
+                @Sendable func post(_ customer: String) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: "/orders", method: .post, headers: [.contentType: "application/json"],
+                        body: ByteBuffer(string: #"{"customer_id":"\#(customer)","product_id":"p","quantity":1,"total_amount":1.50}"#))
+                }
+                try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                    // Both writers stuck in a transaction of one order each; of four more orders, two wait in the
+                    // queue and two are refused, whatever order they arrive in.
+                    for index in 0..<2 {
+                        group.addTask { try await post("c\(index)") }
+                        let writing = await eventually { store.batches.withLock { $0 }.count == index + 1 }
+                        XCTAssertTrue(writing)
+                    }
+                    for index in 2..<6 { group.addTask { try await post("c\(index)") } }
+                    // The waiting ones cannot answer before the database does: the first two answers are the refusals.
+                    var responses: [TestResponse] = []
+                    for _ in 0..<2 { if let response = try await group.next() { responses.append(response) } }
+                    for refused in responses {
+                        XCTAssertEqual(refused.status, .serviceUnavailable)
+                        XCTAssertEqual(refused.headers[.retryAfter], "1")
+                        let body = try JSONReader.parse(Array(refused.body.readableBytesView))
+                        XCTAssertEqual(body["error"], .string("unavailable"))
+                        XCTAssertNotNil(body["message"]?.stringValue)
+                        XCTAssertEqual(body["details"]?.kind, .object)
+                    }
+                    let rendered = String(decoding: metrics.render(), as: UTF8.self)
+                    XCTAssertTrue(rendered.contains(#"orders_rejected_total{reason="queue_full"} 2"#), rendered)
+                    slowDatabase.open()
+                    for try await response in group { responses.append(response) }
+                    XCTAssertEqual(responses.map(\.status), [.serviceUnavailable, .serviceUnavailable] + Array(repeating: .created, count: 4))
+                }
+            }
+            await broker.close()
         }
     }
 

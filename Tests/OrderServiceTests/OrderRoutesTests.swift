@@ -256,11 +256,58 @@ final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
                 let response = try await client.execute(uri: "/orders\(query)", method: .get)
                 try self.assertError(response, status: .badRequest, code: "invalid_request", field: field)
             }
-            for (query, expected) in [("?limit=+99999999999999999999", [id]), ("?offset=+99999999999999999999", [])] {
+            // A huge offset is an integer, but beyond the deepest offset served.
+            let deep = try await client.execute(uri: "/orders?offset=+99999999999999999999", method: .get)
+            try self.assertError(deep, status: .badRequest, code: "invalid_request", field: "offset")
+            for (query, expected) in [("?limit=+99999999999999999999", [id])] {
                 let response = try await client.execute(uri: "/orders\(query)", method: .get)
                 XCTAssertEqual(response.status, .ok, query)
                 let array = try XCTUnwrap(try self.json(response).arrayValue, query)
                 XCTAssertEqual(array.compactMap { $0["id"]?.stringValue }, expected, query)
+            }
+        }
+    }
+
+    /// Following `Link: <…>; rel="next"` from the first page walks every order once, newest first; the last,
+    /// shorter page has no link. Offsets stop at 10,000, and `before` must name an existing order, alone.
+    func testLinkHeadersWalkEveryPageByKeyAndDeepOffsetsAreRefused() async throws {
+        let app = try await self.makeApp()
+        try await app.test(.router) { client in
+            var ids: [String] = []
+            for _ in 0..<12 {
+                let response = try await self.create(client)
+                ids.append(try XCTUnwrap(try self.json(response)["id"]?.stringValue))
+            }
+            let newestFirst = try await self.store.orders(limit: 100, offset: 0).map(\.id)
+            XCTAssertEqual(Set(newestFirst), Set(ids))
+            var walked: [String] = []
+            var next: String? = "/orders?limit=5"
+            var pages = 0
+            while let uri = next {
+                let response = try await client.execute(uri: uri, method: .get)
+                XCTAssertEqual(response.status, .ok, uri)
+                let array = try XCTUnwrap(try self.json(response).arrayValue, "a bare JSON array")
+                walked += array.compactMap { $0["id"]?.stringValue }
+                pages += 1
+                if let link = response.headers[HTTPField.Name("Link")!] {
+                    XCTAssertTrue(link.hasPrefix("</orders?limit=5&before=") && link.hasSuffix(">; rel=\"next\""), link)
+                    next = String(link.dropFirst().prefix { $0 != ">" })
+                } else {
+                    next = nil
+                }
+                XCTAssertLessThan(pages, 10, "the links must end")
+            }
+            XCTAssertEqual(walked, newestFirst)
+            XCTAssertEqual(pages, 3, "5 + 5 + 2: the short page is the last")
+            let deepest = try await client.execute(uri: "/orders?offset=10000", method: .get)
+            XCTAssertEqual(deepest.status, .ok)
+            let bad = [
+                ("?offset=10001", "offset"), ("?before=not-a-uuid", "before"),
+                ("?before=\(Identifier.random())", "before"), ("?before=\(ids[0])&offset=1", "offset"),
+            ]
+            for (query, field) in bad {
+                let response = try await client.execute(uri: "/orders\(query)", method: .get)
+                try self.assertError(response, status: .badRequest, code: "invalid_request", field: field)
             }
         }
     }

@@ -54,6 +54,30 @@ struct OrderStoreContract {
         XCTAssertEqual(beyond, [])
     }
 
+    /// Keyset pages walk every order exactly once, newest first, the same order as offset pages, including orders
+    /// created in the same microsecond (the id breaks the tie), and an unknown anchor is nil.
+    func keysetPagesWalkEveryOrderOnceInTheOffsetOrder() async throws {
+        let base = Timestamp.now()
+        for index in 0..<9 {
+            // Three orders per microsecond: ties that only the id orders.
+            try await self.createOrder(index, at: base.adding(microseconds: Int64(index / 3)))
+        }
+        let byOffset = try await self.store.orders(limit: 100, offset: 0).map(\.id)
+        XCTAssertEqual(byOffset.count, 9)
+        var byKey: [String] = []
+        var page = try await self.store.orders(limit: 4, offset: 0).map(\.id)
+        while !page.isEmpty {
+            byKey += page
+            XCTAssertLessThan(byKey.count, 20, "pages must end")
+            page = try await self.store.orders(limit: 4, before: page.last!)?.map(\.id) ?? []
+        }
+        XCTAssertEqual(byKey, byOffset, "by key, every order once, in the offset order")
+        let afterLast = try await self.store.orders(limit: 4, before: byOffset.last!)
+        XCTAssertEqual(afterLast, [])
+        let unknown = try await self.store.orders(limit: 4, before: Identifier.random())
+        XCTAssertNil(unknown)
+    }
+
     func relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
         var orders: [Order] = []
         for index in 0..<5 { orders.append(try await self.createOrder(index)) }
@@ -233,6 +257,7 @@ final class SQLiteOrderStoreTests: XCTestCase {
 
     func testOrderReadsBackFieldForField() async throws { try await self.withStore { try await $0.orderReadsBackFieldForField() } }
     func testListIsNewestFirstWithLimitAndOffset() async throws { try await self.withStore { try await $0.listIsNewestFirstWithLimitAndOffset() } }
+    func testKeysetPagesWalkEveryOrderOnceInTheOffsetOrder() async throws { try await self.withStore { try await $0.keysetPagesWalkEveryOrderOnceInTheOffsetOrder() } }
     func testRelayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
         try await self.withStore { try await $0.relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() }
     }
@@ -271,6 +296,9 @@ final class MySQLOrderStoreTests: XCTestCase {
     }
     func testListIsNewestFirstWithLimitAndOffset() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).listIsNewestFirstWithLimitAndOffset() }
+    }
+    func testKeysetPagesWalkEveryOrderOnceInTheOffsetOrder() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).keysetPagesWalkEveryOrderOnceInTheOffsetOrder() }
     }
     func testRelayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() }

@@ -82,7 +82,7 @@ final class ConfigurationTests: XCTestCase {
             environment: [
                 "RETRY_DELAYS": "100ms,2s,1m", "OUTBOX_POLL_INTERVAL": "250ms", "OUTBOX_RETENTION": "2h",
                 "NOTIFICATION_PREFETCH": "8", "NOTIFICATION_LATENCY": "5ms", "NOTIFICATION_FAILURE_RATE": "0.25",
-                "MAX_BODY_SIZE": "4096", "CACHE_CAPACITY": "99",
+                "MAX_BODY_SIZE": "4096", "CACHE_CAPACITY": "99", "ORDER_QUEUE_LIMIT": "64",
             ]
         )
         XCTAssertEqual(configuration.analytics.prefetch, 500)
@@ -96,6 +96,12 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.notificationFailureRate, 0.25)
         XCTAssertEqual(configuration.order.maxBodySize, 4096)
         XCTAssertEqual(configuration.backends.cacheCapacity, 99)
+        XCTAssertEqual(configuration.order.orderQueueLimit, 64)
+        XCTAssertEqual(try self.all(["--order-queue-limit", "5"]).order.orderQueueLimit, 5)
+        XCTAssertEqual(try self.all().order.orderQueueLimit, 1024)
+        XCTAssertThrowsError(try self.all(environment: ["ORDER_QUEUE_LIMIT": "0"])) { error in
+            XCTAssertTrue("\(error)".contains("ORDER_QUEUE_LIMIT"), "\(error)")
+        }
     }
 
     func testBadValuesAreRejectedNamingTheirSource() throws {
