@@ -164,6 +164,19 @@ final class ChannelStateMachineTests: XCTestCase {
         return machine
     }
 
+    /// An open channel with consumer `c1` on queue `q` registered, and the stream its deliveries go to.
+    private func consumingChannel(
+        outcome: inout Outcome
+    ) async throws -> (AMQPChannelStateMachine, AsyncThrowingStream<AMQPIncomingMessage, any Error>) {
+        var machine = try await self.openChannel(outcome: &outcome)
+        let (stream, continuation) = AsyncThrowingStream<AMQPIncomingMessage, any Error>.makeStream()
+        let consume = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
+        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], continuation: continuation, promise: consume), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicConsumeOk(consumerTag: "c1"))), into: &outcome)
+        _ = try await consume.futureResult.get()
+        return (machine, stream)
+    }
+
     func testResponsesCompleteRequestsInOrder() async throws {
         var outcome = Outcome()
         var machine = try await self.openChannel(outcome: &outcome)
@@ -231,12 +244,7 @@ final class ChannelStateMachineTests: XCTestCase {
 
     func testDeliveryIsAssembledFromMethodHeaderAndBodies() async throws {
         var outcome = Outcome()
-        var machine = try await self.openChannel(outcome: &outcome)
-        let (stream, continuation) = AsyncThrowingStream<AMQPIncomingMessage, any Error>.makeStream()
-        let consume = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
-        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], continuation: continuation, promise: consume), into: &outcome)
-        self.perform(machine.frameReceived(.method(channel: 1, .basicConsumeOk(consumerTag: "c1"))), into: &outcome)
-        _ = try await consume.futureResult.get()
+        var (machine, stream) = try await self.consumingChannel(outcome: &outcome)
         self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 1, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
         self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 6, properties: .init(type: "T")))), into: &outcome)
         self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "abc"))), into: &outcome)
@@ -262,12 +270,7 @@ final class ChannelStateMachineTests: XCTestCase {
     /// while messages were flowing.
     func testDeliveriesArrivingWhileClosingAreDiscardedWithTheirContent() async throws {
         var outcome = Outcome()
-        var machine = try await self.openChannel(outcome: &outcome)
-        let (stream, continuation) = AsyncThrowingStream<AMQPIncomingMessage, any Error>.makeStream()
-        let consume = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
-        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], continuation: continuation, promise: consume), into: &outcome)
-        self.perform(machine.frameReceived(.method(channel: 1, .basicConsumeOk(consumerTag: "c1"))), into: &outcome)
-        _ = try await consume.futureResult.get()
+        var (machine, stream) = try await self.consumingChannel(outcome: &outcome)
         // Delivery 1 is half received when the close goes out.
         self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 1, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
         self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 6, properties: .init()))), into: &outcome)

@@ -199,40 +199,10 @@ final class HealthcheckCommandTests: XCTestCase {
 
 /// A TCP socket listening on 127.0.0.1 that never accepts, so clients connect (through the backlog) and wait forever.
 private struct SilentListener {
-    let descriptor: Int32
-    let port: Int
+    private let socket: LoopbackSocket
+    var port: Int { self.socket.port }
 
-    init() throws {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        guard bound == 0, listen(descriptor, 8) == 0 else {
-            _ = close(descriptor)
-            throw TestFailure("bind/listen failed: errno \(errno)")
-        }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else {
-            _ = close(descriptor)
-            throw TestFailure("getsockname failed: errno \(errno)")
-        }
-        self.descriptor = descriptor
-        self.port = Int(UInt16(bigEndian: address.sin_port))
-    }
+    init() throws { self.socket = try LoopbackSocket(listening: true) }
 
-    func stop() {
-        _ = close(self.descriptor)
-    }
+    func stop() { self.socket.close() }
 }

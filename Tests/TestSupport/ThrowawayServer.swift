@@ -80,32 +80,9 @@ public final class ThrowawayServer: Sendable {
     /// `count` different ports nothing listens on now: the kernel's picks for sockets bound to port 0, all held
     /// open until the last is picked, so no two are the same.
     private static func freePorts(_ count: Int) throws -> [Int] {
-        var descriptors: [Int32] = []
-        defer { for descriptor in descriptors { close(descriptor) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            guard descriptor >= 0 else { throw TestFailure("socket() failed") }
-            descriptors.append(descriptor)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-            }
-            guard bound == 0 else { throw TestFailure("bind() failed") }
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            guard named == 0 else { throw TestFailure("getsockname() failed") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
+        var sockets: [LoopbackSocket] = []
+        defer { for socket in sockets { socket.close() } }
+        for _ in 0..<count { sockets.append(try LoopbackSocket()) }
+        return sockets.map(\.port)
     }
 }
