@@ -226,7 +226,10 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             } else {
                 problems.append(("before", "must be an order id (a UUID)"))
             }
-            if offset != nil { problems.append(("offset", "cannot be combined with before")) }
+            // One reason per field: `details` is a JSON object.
+            if offset != nil, !problems.contains(where: { $0.field == "offset" }) {
+                problems.append(("offset", "cannot be combined with before"))
+            }
         }
         guard problems.isEmpty else { throw APIError.invalidRequest("invalid pagination parameters", details: problems) }
         var effectiveLimit = limit ?? 10

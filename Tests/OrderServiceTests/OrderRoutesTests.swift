@@ -304,10 +304,13 @@ final class OrderRoutesTests: XCTestCase, @unchecked Sendable {
             let bad = [
                 ("?offset=10001", "offset"), ("?before=not-a-uuid", "before"),
                 ("?before=\(Identifier.random())", "before"), ("?before=\(ids[0])&offset=1", "offset"),
+                ("?before=\(ids[0])&offset=20000", "offset"),
             ]
             for (query, field) in bad {
                 let response = try await client.execute(uri: "/orders\(query)", method: .get)
                 try self.assertError(response, status: .badRequest, code: "invalid_request", field: field)
+                let text = String(buffer: response.body)
+                XCTAssertEqual(text.components(separatedBy: "\"\(field)\"").count, 2, "one reason per field: \(text)")
             }
         }
     }
