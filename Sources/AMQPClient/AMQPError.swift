@@ -7,7 +7,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: Sendable, Hashable {
             case brokerClosedConnection, brokerClosedChannel, connectionClosed, channelClosed, timeout
-            case protocolError, authenticationFailed, publishNacked, unroutable, invalidArgument, tls
+            case protocolError, authenticationFailed, publishNacked, unroutable, invalidArgument, tls, blocked
         }
 
         private let base: Base
@@ -22,7 +22,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = Code(.connectionClosed)
         /// The channel was closed by the client, or is not open.
         public static let channelClosed = Code(.channelClosed)
-        /// The operation did not finish in time (connect timeout).
+        /// The operation did not finish in time (connect timeout, or a publish not confirmed within its deadline).
         public static let timeout = Code(.timeout)
         /// The peer sent bytes that are not valid AMQP 0-9-1, or something the client does not support.
         public static let protocolError = Code(.protocolError)
@@ -40,6 +40,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         /// TLS handshake failed or did not finish (e.g. the broker does not speak TLS on that port), a TLS file could
         /// not be read, or a plain connection got a TLS answer (the port requires `amqps://`).
         public static let tls = Code(.tls)
+        /// The broker blocked publishing on the connection (`connection.blocked`: a memory or disk alarm); the
+        /// publish was not sent.
+        public static let blocked = Code(.blocked)
 
         /// A readable name of the code.
         public var description: String {
@@ -55,6 +58,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case .unroutable: "unroutable"
             case .invalidArgument: "invalidArgument"
             case .tls: "tls"
+            case .blocked: "blocked"
             }
         }
     }

@@ -14,6 +14,8 @@ public struct AnalyticsServiceConfiguration: Sendable {
     public var hostname: String = "0.0.0.0"
     /// The port (`SERVICE_PORT`, 8081).
     public var port: Int = 8081
+    /// Timeouts, connection cap and ops port of the HTTP listener (`HTTP_*`, `OPS_PORT`).
+    public var http = HTTPServerSettings()
     /// Unacknowledged deliveries in flight (`ANALYTICS_PREFETCH`, 512). Batches of up to half of them are applied,
     /// one transaction each, so the next batch is already here while one commits.
     public var prefetch: Int = 512
@@ -48,7 +50,8 @@ public func buildAnalyticsService(
     backends: AnalyticsServiceBackends,
     metrics registry: ServiceMetrics = ServiceMetrics(),
     logger: Logger,
-    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+    onOpsServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.analyticsQueue
     let metrics = AnalyticsServiceMetrics(registry: registry, queue: queue)
@@ -64,33 +67,33 @@ public func buildAnalyticsService(
         brokerErrors: metrics.brokerErrors,
         paused: metrics.consumerPaused,
         topology: brokerTopology,
+        oversizedBodies: metrics.eventsBodyTooLarge,
         logger: logger
     )
     let store = backends.store
     let cache = backends.cache
     let broker = backends.broker
-    let router = ServiceApplication.router(
-        metrics: registry,
-        health: HealthMonitor(
-            service: "analytics-service",
-            checks: [
-                // The store may answer pings while refusing the batch (a read-only server during a failover): a paused
-                // consumer is reported too.
-                HealthCheck(name: "database", importance: .required) {
-                    try await store.checkHealth()
-                    try consumer.checkNotPaused(by: OrderEventApplier.storeDependency)
-                },
-                HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                topology.healthCheck(broker: broker, importance: .required) {
-                    try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
-                },
-            ]
-        )
+    let health = HealthMonitor(
+        service: "analytics-service",
+        checks: [
+            // The store may answer pings while refusing the batch (a read-only server during a failover): a paused
+            // consumer is reported too.
+            HealthCheck(name: "database", importance: .required) {
+                try await store.checkHealth()
+                try consumer.checkNotPaused(by: OrderEventApplier.storeDependency)
+            },
+            HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
+            topology.healthCheck(broker: broker, importance: .required) {
+                try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
+            },
+        ]
     )
+    let router = ServiceApplication.router(metrics: registry, health: health, http: configuration.http)
     AnalyticsRoutes<BasicRequestContext>(store: store, summaryCache: summaryCache, metrics: metrics, logger: logger)
         .add(to: router)
     return ServiceApplication.make(
-        router: router, hostname: configuration.hostname, port: configuration.port, services: [consumer],
-        onServerRunning: onServerRunning, logger: logger
+        router: router, hostname: configuration.hostname, port: configuration.port, http: configuration.http,
+        metrics: registry, health: health, services: [consumer],
+        onServerRunning: onServerRunning, onOpsServerRunning: onOpsServerRunning, logger: logger
     )
 }

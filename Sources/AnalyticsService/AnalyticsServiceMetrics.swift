@@ -8,6 +8,8 @@ public struct AnalyticsServiceMetrics: Sendable {
     let eventsApplied: Counter
     let eventsDuplicate: Counter
     let eventsDeadLettered: Counter
+    /// Dead letters of deliveries over `AMQP_MAX_BODY`, never decoded (the same metric, `reason="body_too_large"`).
+    let eventsBodyTooLarge: Counter
     let batchDuration: Timer
     /// Store failures that pause consumption (connection lost, deadlock, timeout, ...).
     let storeOutages: Counter
@@ -25,6 +27,8 @@ public struct AnalyticsServiceMetrics: Sendable {
         self.eventsApplied = registry.counter("events_applied_total")
         self.eventsDuplicate = registry.counter("events_duplicate_total")
         self.eventsDeadLettered = registry.counter("events_dead_lettered_total", [("queue", queue)])
+        self.eventsBodyTooLarge = registry.counter(
+            "events_dead_lettered_total", [("queue", queue), ("reason", "body_too_large")])
         self.batchDuration = registry.timer("events_batch_apply_duration_seconds")
         self.storeOutages = registry.counter("store_errors_total", [("store", "analytics"), ("kind", "outage")])
         self.storeDataErrors = registry.counter("store_errors_total", [("store", "analytics"), ("kind", "data")])

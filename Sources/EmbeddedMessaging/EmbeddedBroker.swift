@@ -51,10 +51,13 @@ import Timing
 /// Counting: ``messageCount(queue:)`` of a main queue is its ready messages in memory (neither unacknowledged
 /// ones nor retries waiting for their delay); of a retry or dead-letter queue, its rows in the database.
 ///
-/// Lifecycle: ``open(database:logger:)``; then ``run()``, in the service group of the services that use the broker
-/// (before them, so that it stops after them), returns retried messages to their queues when their delay has
-/// passed; ``shutdown()`` before closing the database. Without `run()` everything works but retries stay in their
-/// retry queues.
+/// Lifecycle: ``open(database:maximumBodySize:logger:)``; then ``run()``, in the service group of the services that
+/// use the broker (before them, so that it stops after them), returns retried messages to their queues when their
+/// delay has passed; ``shutdown()`` before closing the database. Without `run()` everything works but retries stay
+/// in their retry queues.
+///
+/// Bodies: every body is stored whole; one over `maximumBodySize` is handed to a consumer without it, marked with
+/// ``Delivery/oversizedBody``, as the RabbitMQ adapter's client does, and dead-lettering it moves the stored body.
 ///
 /// Thread-safety: `Sendable`; every method may be called from any task.
 public final class EmbeddedBroker: MessageBroker, Service {
@@ -66,21 +69,27 @@ public final class EmbeddedBroker: MessageBroker, Service {
     /// Opened by ``shutdown()``: ends ``run()``.
     private let stopRequested = Latch()
 
-    private init(database: SQLiteFileDatabase, logger: Logger, loaded: [StoredMessage]) {
+    private init(database: SQLiteFileDatabase, logger: Logger, loaded: [StoredMessage], maximumBodySize: Int?) {
         self.database = database
         self.logger = logger
-        self.state = Mutex(EmbeddedBrokerState(loaded: loaded))
+        self.state = Mutex(EmbeddedBrokerState(loaded: loaded, maximumBodySize: maximumBodySize))
     }
 
     /// Opens the broker on `database`: creates its `broker_` tables if missing and loads the stored messages of
     /// main and retry queues (rows of queues not declared yet wait for their declaration).
     /// - Parameters:
     ///   - database: the service's SQLite file; the broker shares it and does not close it.
+    ///   - maximumBodySize: the largest body handed to a consumer (`AMQP_MAX_BODY`), as the RabbitMQ adapter's; a
+    ///     larger one stays stored and its delivery comes with ``Delivery/oversizedBody``, to be dead-lettered with
+    ///     its body. `nil`: any size.
     ///   - logger: for failures of the scheduler and a summary at open.
-    public static func open(database: SQLiteFileDatabase, logger: Logger) async throws -> EmbeddedBroker {
+    public static func open(
+        database: SQLiteFileDatabase, maximumBodySize: Int? = nil, logger: Logger
+    ) async throws -> EmbeddedBroker {
         try await Self.createSchema(in: database)
         let loaded = try await Self.loadMessages(from: database)
-        let broker = EmbeddedBroker(database: database, logger: logger, loaded: loaded)
+        let broker = EmbeddedBroker(
+            database: database, logger: logger, loaded: loaded, maximumBodySize: maximumBodySize)
         logger.info(
             "embedded broker opened",
             metadata: ["path": "\(database.path)", "stored_messages": "\(loaded.count)"]
@@ -108,7 +117,7 @@ public final class EmbeddedBroker: MessageBroker, Service {
 
     /// Stops the broker: wakes every waiting consumer (`next` returns nil), makes later calls fail, and ends
     /// ``run()``, waiting until its scheduler has stopped (so the database may be closed next). Stored messages stay
-    /// for the next ``open(database:logger:)``. Idempotent.
+    /// for the next ``open(database:maximumBodySize:logger:)``. Idempotent.
     public func shutdown() async {
         let waiters = self.state.withLock { $0.shutDown() }
         for waiter in waiters { waiter.resume(returning: nil) }

@@ -18,8 +18,16 @@ extension EmbeddedBroker {
         /// Whether the next delivery is marked redelivered.
         var redelivered: Bool
 
-        func delivery(tag: UInt64) -> Delivery {
-            Delivery(
+        /// The delivery handed out under `tag`; a body over `maximumBodySize` stays in the store (as RabbitMQ's
+        /// client drops it, see ``OversizedBody``): the delivery then has an empty body and says why.
+        func delivery(tag: UInt64, maximumBodySize: Int? = nil) -> Delivery {
+            if let limit = maximumBodySize, self.body.count > limit {
+                return Delivery(
+                    tag: tag, queue: self.home, routingKey: self.routingKey, body: [], properties: self.properties,
+                    redelivered: self.redelivered,
+                    oversizedBody: OversizedBody(size: UInt64(self.body.count), limit: limit))
+            }
+            return Delivery(
                 tag: tag,
                 queue: self.home,
                 routingKey: self.routingKey,
@@ -114,8 +122,11 @@ struct EmbeddedBrokerState {
     private var consumers: [UInt64: ConsumerState] = [:]
     private var nextConsumerID: UInt64 = 1
     private var nextDeliveryTag: UInt64 = 1
+    /// The largest body handed to a consumer (`AMQP_MAX_BODY`); `nil`: any.
+    private let maximumBodySize: Int?
 
-    init(loaded: [StoredMessage]) {
+    init(loaded: [StoredMessage], maximumBodySize: Int? = nil) {
+        self.maximumBodySize = maximumBodySize
         for message in loaded { self.parked[message.home, default: []].append(message) }
     }
 
@@ -476,7 +487,7 @@ struct EmbeddedBrokerState {
             let tag = self.nextDeliveryTag
             self.nextDeliveryTag += 1
             self.consumers[id]?.unsettled[tag] = message
-            deliveries.append(message.delivery(tag: tag))
+            deliveries.append(message.delivery(tag: tag, maximumBodySize: self.maximumBodySize))
         }
         // A drained queue gives back the memory of a burst (a deque keeps its capacity otherwise).
         if self.queues[queue]?.ready.isEmpty == true { self.queues[queue]?.ready = Deque() }

@@ -6,7 +6,7 @@ extension ConsumerControl {
     public static let forwardingDependency = "broker (forwarding to a retry or dead-letter queue)"
 
     /// Dead-letters `delivery` with `reason` (sent in the `x-death-reason` header), logging it with the message id
-    /// and counting it in `deadLettered`. Returns true once it is in the dead-letter queue.
+    /// (and `details`) and counting it in `deadLettered`. Returns true once it is in the dead-letter queue.
     ///
     /// The forward itself can fail (the broker is away, or the dead-letter queue is gone and the copy reached no
     /// queue). That is an outage, not the message's fault: the forward is retried with backoff while consumption
@@ -16,9 +16,10 @@ extension ConsumerControl {
         _ delivery: Delivery,
         reason: String,
         consumer: any MessageConsumer,
-        deadLettered: Counter,
-        brokerErrors: Counter,
-        logger: Logger
+        deadLettered: Counter?,
+        brokerErrors: Counter?,
+        logger: Logger,
+        details: Logger.Metadata = [:]
     ) async -> Bool {
         let done: Void? = await self.retryingDependency(Self.forwardingDependency, errors: brokerErrors) {
             try await consumer.deadLetter(delivery, reason: reason)
@@ -28,14 +29,13 @@ extension ConsumerControl {
             return false
         }
         // Logged once it is so: a forward that is still being retried at shutdown ends requeued, not dead-lettered.
-        logger.warning(
-            "message dead-lettered",
-            metadata: [
-                "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
-                "reason": "\(reason)",
-            ]
-        )
-        deadLettered.increment()
+        var metadata: Logger.Metadata = [
+            "queue": "\(delivery.queue)", "message_id": "\(delivery.properties.messageID ?? "")",
+            "reason": "\(reason)",
+        ]
+        metadata.merge(details) { current, _ in current }
+        logger.warning("message dead-lettered", metadata: metadata)
+        deadLettered?.increment()
         return true
     }
 

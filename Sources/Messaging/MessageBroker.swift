@@ -44,7 +44,9 @@ public protocol MessageConsumer: Sendable {
     /// before it is delivered again with ``Delivery/retryCount`` one higher; the original is acknowledged.
     func retry(_ delivery: Delivery, level: Int) async throws
 
-    /// Moves a delivery to the queue's dead-letter queue with `reason` in the `x-death-reason` header.
+    /// Moves a delivery to the queue's dead-letter queue with `reason` in the `x-death-reason` header. A delivery
+    /// whose body was not handed over (``Delivery/oversizedBody``) keeps its original body there; on RabbitMQ it is
+    /// rejected for the queue's own dead-lettering, so it carries RabbitMQ's `x-death` record instead of the reason.
     func deadLetter(_ delivery: Delivery, reason: String) async throws
 
     /// Puts deliveries back at the head of the queue, marked redelivered, without using up a retry.
@@ -114,8 +116,12 @@ public struct OutgoingMessage: Sendable, Equatable {
 public enum PublishOutcome: Sendable, Equatable {
     /// The broker took responsibility for the message.
     case confirmed
-    /// The broker refused or could not take it; publishing it again is safe for idempotent consumers.
+    /// The broker refused this message (a nack, a channel error it caused); publishing it again is safe for
+    /// idempotent consumers.
     case failed(reason: String)
+    /// The broker could take no message just now (disconnected, blocking publishers during a resource alarm, no
+    /// confirm within the deadline): says nothing about this message; publish it again later.
+    case unavailable(reason: String)
     /// The broker took it but no binding matched, so it reached no queue (RabbitMQ's `basic.return` of a
     /// `mandatory` message): it was not delivered anywhere and must be published again once a queue is bound.
     case unroutable(reason: String)
@@ -124,7 +130,7 @@ public enum PublishOutcome: Sendable, Equatable {
     public var failureReason: String? {
         switch self {
         case .confirmed: nil
-        case .failed(let reason), .unroutable(let reason): reason
+        case .failed(let reason), .unavailable(let reason), .unroutable(let reason): reason
         }
     }
 }
@@ -143,6 +149,9 @@ public struct Delivery: Sendable {
     public var properties: MessageProperties
     /// True when the message may have been delivered before (after a requeue or a restart).
     public var redelivered: Bool
+    /// Set when the body is over the consumer's limit and was not handed over (``body`` is then empty): the
+    /// delivery can only be dead-lettered, which keeps the broker's copy of the body.
+    public var oversizedBody: OversizedBody?
 
     /// Creates a delivery.
     public init(
@@ -151,7 +160,8 @@ public struct Delivery: Sendable {
         routingKey: String,
         body: [UInt8],
         properties: MessageProperties,
-        redelivered: Bool
+        redelivered: Bool,
+        oversizedBody: OversizedBody? = nil
     ) {
         self.tag = tag
         self.queue = queue
@@ -159,6 +169,7 @@ public struct Delivery: Sendable {
         self.body = body
         self.properties = properties
         self.redelivered = redelivered
+        self.oversizedBody = oversizedBody
     }
 
     /// How many times the message was already sent back for a retry: 0 on its first delivery.

@@ -70,6 +70,10 @@ public struct ConsumerPausedError: Error, CustomStringConvertible {
 ///
 /// If the broker cannot be subscribed to, or the subscription breaks, it retries with backoff. On graceful shutdown
 /// it stops taking deliveries, lets the batch in hand finish, then requeues whatever is still unsettled.
+///
+/// A delivery whose body the broker did not hand over (``Delivery/oversizedBody``, over `AMQP_MAX_BODY`) never
+/// reaches the handler, which could not decode it: it is dead-lettered here with the reason, one warning each, and
+/// counted in `oversizedBodies`.
 public final class QueueConsumerService: Service, Sendable {
     let queue: String
     private let broker: any MessageBroker
@@ -78,6 +82,8 @@ public final class QueueConsumerService: Service, Sendable {
     private let handler: any DeliveryBatchHandler
     let logger: Logger
     private let brokerErrors: Counter?
+    /// Dead letters of deliveries over the body limit.
+    private let oversizedBodies: Counter?
     private let topology: BrokerTopology?
     fileprivate let stopping = Atomic<Bool>(false)
     /// Opened by ``stop()``; every wait of the service and its handlers (pauses, backoff, the consumer's watcher)
@@ -100,8 +106,10 @@ public final class QueueConsumerService: Service, Sendable {
         brokerErrors: Counter? = nil,
         paused: Gauge? = nil,
         topology: BrokerTopology? = nil,
+        oversizedBodies: Counter? = nil,
         logger: Logger
     ) {
+        self.oversizedBodies = oversizedBodies
         self.topology = topology
         self.pausedGauge = paused
         paused?.record(0)
@@ -189,7 +197,8 @@ public final class QueueConsumerService: Service, Sendable {
                 do {
                     while let deliveries = try await consumer.next(limit: self.batchLimit) {
                         backoff.reset()
-                        await self.handler.handle(deliveries, from: consumer, control: control)
+                        let decodable = await self.deadLetterOversized(deliveries, from: consumer, control: control)
+                        if !decodable.isEmpty { await self.handler.handle(decodable, from: consumer, control: control) }
                     }
                 } catch {
                     self.brokerErrors?.increment()
@@ -204,6 +213,26 @@ public final class QueueConsumerService: Service, Sendable {
             await consumer.close()
         }
         self.logger.info("stopped consuming", metadata: ["queue": "\(self.queue)"])
+    }
+
+    /// Dead-letters the deliveries whose body was not handed over and returns the others, in order. While a
+    /// dead-letter forward fails (the broker away) it pauses like any forward; at shutdown the delivery is requeued.
+    private func deadLetterOversized(
+        _ deliveries: [Delivery], from consumer: any MessageConsumer, control: ConsumerControl
+    ) async -> [Delivery] {
+        guard deliveries.contains(where: { $0.oversizedBody != nil }) else { return deliveries }
+        var decodable: [Delivery] = []
+        for delivery in deliveries {
+            guard let oversized = delivery.oversizedBody else {
+                decodable.append(delivery)
+                continue
+            }
+            _ = await control.deadLetter(
+                delivery, reason: oversized.reason, consumer: consumer, deadLettered: self.oversizedBodies,
+                brokerErrors: self.brokerErrors, logger: self.logger,
+                details: ["size": "\(oversized.size)", "limit": "\(oversized.limit)"])
+        }
+        return decodable
     }
 
     /// Declares the topology again after the subscription broke: a queue deleted under a running consumer is

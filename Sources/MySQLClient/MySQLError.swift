@@ -15,6 +15,9 @@ public struct MySQLError: Error, Equatable, Hashable, Sendable, CustomStringConv
         public static let timeout = Code("timeout")
         /// The server sent something this client cannot parse.
         public static let protocolError = Code("protocolError")
+        /// The server sent a packet larger than ``MySQLConfiguration/maximumPacketSize``: the command fails and its
+        /// connection is closed. Retrying the same statement gets the same reply, so it is not transient.
+        public static let packetTooLarge = Code("packetTooLarge")
         /// The server refused the credentials (or an authentication step failed).
         public static let authenticationFailed = Code("authenticationFailed")
         /// The server or the request needs something this client does not support.

@@ -13,6 +13,8 @@ public struct NotificationWorkerConfiguration: Sendable {
     public var hostname: String = "0.0.0.0"
     /// The health port (`HEALTH_PORT`, 8082).
     public var port: Int = 8082
+    /// Timeouts and connection cap of the health listener (`HTTP_*`); its port is already an ops port.
+    public var http = HTTPServerSettings()
     /// Deliveries in flight (processed concurrently).
     public var prefetch: Int = 32
     /// Attempts before a failing notification is dead-lettered.
@@ -49,7 +51,8 @@ public func buildNotificationWorker(
     metrics registry: ServiceMetrics = ServiceMetrics(),
     statistics: WorkerStatistics? = nil,
     logger: Logger,
-    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+    onOpsServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let queue = OrderTopology.notificationsQueue
     let statistics = statistics ?? WorkerStatistics(registry: registry, queue: queue)
@@ -69,29 +72,29 @@ public func buildNotificationWorker(
         brokerErrors: statistics.brokerErrors,
         paused: statistics.consumerPaused,
         topology: brokerTopology,
+        oversizedBodies: statistics.bodyTooLarge,
         logger: logger
     )
     let record = backends.record
     let broker = backends.broker
-    let router = ServiceApplication.router(
-        metrics: registry,
-        health: HealthMonitor(
-            service: "notification-worker",
-            checks: [
-                // Without its record the worker cannot dedupe, so it pauses: required.
-                HealthCheck(name: record.healthCheckName, importance: .required) {
-                    try await record.checkHealth()
-                    try consumer.checkNotPaused(by: NotificationDispatcher.recordDependency)
-                },
-                topology.healthCheck(broker: broker, importance: .required) {
-                    try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
-                },
-            ],
-            stats: { statistics.snapshot }
-        )
+    let health = HealthMonitor(
+        service: "notification-worker",
+        checks: [
+            // Without its record the worker cannot dedupe, so it pauses: required.
+            HealthCheck(name: record.healthCheckName, importance: .required) {
+                try await record.checkHealth()
+                try consumer.checkNotPaused(by: NotificationDispatcher.recordDependency)
+            },
+            topology.healthCheck(broker: broker, importance: .required) {
+                try consumer.checkNotPaused(by: ConsumerControl.forwardingDependency)
+            },
+        ],
+        stats: { statistics.snapshot }
     )
+    let router = ServiceApplication.router(metrics: registry, health: health, http: configuration.http)
     return ServiceApplication.make(
-        router: router, hostname: configuration.hostname, port: configuration.port, services: [consumer],
-        onServerRunning: onServerRunning, logger: logger
+        router: router, hostname: configuration.hostname, port: configuration.port, http: configuration.http,
+        metrics: registry, health: health, services: [consumer],
+        onServerRunning: onServerRunning, onOpsServerRunning: onOpsServerRunning, logger: logger
     )
 }

@@ -18,6 +18,8 @@ public final class WorkerStatistics: Sendable {
     private let failed: Counter
     private let retried: Counter
     let deadLettered: Counter
+    /// Dead letters of deliveries over `AMQP_MAX_BODY`, never decoded (the same metric, `reason="body_too_large"`).
+    let bodyTooLarge: Counter
     private let duplicates: Counter
     let recordErrors: Counter
     let brokerErrors: Counter
@@ -31,6 +33,8 @@ public final class WorkerStatistics: Sendable {
         self.failed = registry.counter("notifications_failed_total")
         self.retried = registry.counter("notifications_retried_total")
         self.deadLettered = registry.counter("events_dead_lettered_total", [("queue", queue)])
+        self.bodyTooLarge = registry.counter(
+            "events_dead_lettered_total", [("queue", queue), ("reason", "body_too_large")])
         self.duplicates = registry.counter("notifications_duplicate_total")
         self.recordErrors = registry.counter("notification_record_errors_total")
         self.brokerErrors = registry.counter("broker_errors_total")

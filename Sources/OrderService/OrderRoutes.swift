@@ -15,7 +15,7 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
     /// New orders without an idempotency key share transactions.
     let groupCommit: OrderGroupCommit
     let cache: OrderCache
-    let relaySignal: WakeSignal
+    let outbox: OutboxHandoff
     /// Concurrent misses for one order cost one store read (stampede protection).
     let misses = SingleFlight<[UInt8]?>()
     /// Rate-limits the log line of a full group-commit queue.
@@ -89,7 +89,8 @@ public struct OrderRoutes<Context: RequestContext>: Sendable {
             return try self.replay(earlier, for: input, key: idempotencyKey)
         }
         if idempotencyKey != nil { self.metrics.idempotentCreated.increment() }
-        self.relaySignal.signal()
+        // Committed: the relay publishes it from memory (the table keeps it for recovery).
+        self.outbox.hand(outboxEvent)
         let json = order.jsonBytes
         await self.cache.store(id: order.id, json: json)
         self.metrics.ordersCreated.increment()

@@ -14,6 +14,8 @@ public struct OrderServiceConfiguration: Sendable {
     public var hostname: String = "0.0.0.0"
     /// The port (`SERVICE_PORT`, 8080).
     public var port: Int = 8080
+    /// Timeouts, connection cap and ops port of the HTTP listener (`HTTP_*`, `OPS_PORT`).
+    public var http = HTTPServerSettings()
     /// The largest request body accepted; larger is a 413.
     public var maxBodySize: Int = 64 * 1024
     /// Retry delays declared for the consumer queues (the order service declares the whole topology so that no
@@ -63,7 +65,8 @@ public func buildOrderService(
     backends: OrderServiceBackends,
     metrics registry: ServiceMetrics = ServiceMetrics(),
     logger: Logger,
-    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+    onOpsServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     let metrics = OrderServiceMetrics(registry: registry)
     let brokerTopology = OrderTopology.topology(
@@ -71,7 +74,7 @@ public func buildOrderService(
         retryDelays: configuration.retryDelays
     )
     let topology = try await TopologyDeclaration.declare(brokerTopology, on: backends.broker, logger: logger)
-    let signal = WakeSignal()
+    let handoff = OutboxHandoff()
     var relayConfiguration = configuration.relay
     relayConfiguration.idempotencyKeyTTL = configuration.idempotencyKeyTTL
     let relay = OutboxRelay(
@@ -79,7 +82,7 @@ public func buildOrderService(
         broker: backends.broker,
         configuration: relayConfiguration,
         metrics: metrics,
-        signal: signal,
+        handoff: handoff,
         topology: brokerTopology,
         logger: logger
     )
@@ -87,19 +90,19 @@ public func buildOrderService(
     let groupCommit = OrderGroupCommit(store: store, maximumQueued: configuration.orderQueueLimit)
     let cache = backends.cache
     let broker = backends.broker
-    let router = ServiceApplication.router(
-        metrics: registry,
-        health: HealthMonitor(
-            service: "order-service",
-            checks: [
-                HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
-                HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
-                // The outbox keeps events while the broker is down or routes them nowhere: orders are still taken,
-                // so this only degrades.
-                topology.healthCheck(broker: broker, importance: .optional, also: { try relay.checkRouting() }),
-            ]
-        )
+    let health = HealthMonitor(
+        service: "order-service",
+        checks: [
+            HealthCheck(name: "database", importance: .required) { try await store.checkHealth() },
+            HealthCheck(name: "cache", importance: .optional) { try await cache.checkHealth() },
+            // The outbox keeps events while the broker is down or routes them nowhere: orders are still taken,
+            // so this only degrades.
+            topology.healthCheck(broker: broker, importance: .optional, also: { try relay.checkRouting() }),
+            // Parked events need an operator, not a restart: degraded.
+            HealthCheck(name: "outbox", importance: .optional) { try relay.checkParked() },
+        ]
     )
+    let router = ServiceApplication.router(metrics: registry, health: health, http: configuration.http)
     OrderRoutes<BasicRequestContext>(
         store: store,
         groupCommit: groupCommit,
@@ -110,17 +113,18 @@ public func buildOrderService(
             metrics: metrics,
             logger: logger
         ),
-        relaySignal: signal,
+        outbox: handoff,
         metrics: metrics,
         maxBodySize: configuration.maxBodySize,
         idempotencyKeyTTL: configuration.idempotencyKeyTTL,
         logger: logger
     ).add(to: router)
     return ServiceApplication.make(
-        router: router, hostname: configuration.hostname, port: configuration.port,
+        router: router, hostname: configuration.hostname, port: configuration.port, http: configuration.http,
+        metrics: registry, health: health,
         // Stopped in reverse order once the server has stopped: the group commit stores what is queued, then the
         // relay publishes it.
         services: [relay, groupCommit],
-        onServerRunning: onServerRunning, logger: logger
+        onServerRunning: onServerRunning, onOpsServerRunning: onOpsServerRunning, logger: logger
     )
 }

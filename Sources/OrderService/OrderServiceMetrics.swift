@@ -20,6 +20,8 @@ public struct OrderServiceMetrics: Sendable {
     let outboxPublishFailures: Counter
     let outboxUnroutable: Counter
     let outboxPurged: Counter
+    let outboxParked: Counter
+    let outboxParkedEvents: Gauge
     let idempotentCreated: Counter
     let idempotentReplays: Counter
     let idempotentConflicts: Counter
@@ -43,6 +45,8 @@ public struct OrderServiceMetrics: Sendable {
         self.outboxPublishFailures = registry.counter("outbox_publish_failures_total")
         self.outboxUnroutable = registry.counter("outbox_events_unroutable_total")
         self.outboxPurged = registry.counter("outbox_events_purged_total")
+        self.outboxParked = registry.counter("outbox_events_parked_total")
+        self.outboxParkedEvents = registry.gauge("outbox_parked_events")
         self.idempotentCreated = registry.counter("idempotent_requests_total", [("result", "created")])
         self.idempotentReplays = registry.counter("idempotent_requests_total", [("result", "replayed")])
         self.idempotentConflicts = registry.counter("idempotent_requests_total", [("result", "conflict")])

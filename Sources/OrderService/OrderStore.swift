@@ -28,13 +28,26 @@ public protocol OrderStore: Sendable {
     /// no order has that id. Reads only the rows it returns, however deep the page.
     func orders(limit: Int, before: String) async throws -> [Order]?
 
-    /// Claims up to `limit` unpublished events, oldest first, passes them to `publish`, and marks as published the
-    /// ids `publish` returns. Implementations for shared databases lock the claimed rows (`FOR UPDATE SKIP LOCKED`)
-    /// so that several relays never publish the same row at once.
-    func relayPendingEvents(
-        limit: Int,
-        publish: ([OutboxEvent]) async -> [Int64]
-    ) async throws -> OutboxRelayBatch
+    /// Claims up to `limit` due events, oldest first, and leases each until `leaseUntil` so that no other relay
+    /// claims it meanwhile; no lock is held once this returns (the broker's confirms are awaited outside any
+    /// transaction). Due means: not published, not parked, created at or before `createdBefore` (younger events
+    /// belong to the instance that stored them, which publishes them from memory) and not leased or set aside past
+    /// `now`.
+    func claimDueEvents(limit: Int, createdBefore: Timestamp, now: Timestamp, leaseUntil: Timestamp) async throws
+        -> [OutboxEvent]
+
+    /// Marks the events with these ids published at `at`.
+    func markPublished(eventIDs: [String], at: Timestamp) async throws
+
+    /// Makes these events due at `dueAt` without counting an attempt: the broker failed the whole round.
+    func releaseEvents(eventIDs: [String], dueAt: Timestamp) async throws
+
+    /// Records failed attempts of single events: each is due again at its ``OutboxFailure/retryAt``, or parked
+    /// when that is nil.
+    func setAside(_ failures: [OutboxFailure], at now: Timestamp) async throws
+
+    /// Makes every parked event due again, its attempts reset; returns how many.
+    func unparkEvents() async throws -> Int
 
     /// How many events wait, and since when.
     func outboxBacklog() async throws -> OutboxBacklog
@@ -74,6 +87,8 @@ public struct NewOrder: Sendable, Equatable {
 public struct OutboxEvent: Sendable, Equatable {
     /// The outbox's own sequence number (0 before it is stored).
     public var sequence: Int64
+    /// Failed attempts counted so far (0 for a new event).
+    public var attempts: Int
     /// The event's id (`event_id`, the AMQP `message_id`).
     public var eventID: String
     /// The id of the order the event is about.
@@ -90,6 +105,7 @@ public struct OutboxEvent: Sendable, Equatable {
     /// Creates an outbox row.
     public init(
         sequence: Int64 = 0,
+        attempts: Int = 0,
         eventID: String,
         aggregateID: String,
         eventType: String,
@@ -98,6 +114,7 @@ public struct OutboxEvent: Sendable, Equatable {
         createdAt: Timestamp
     ) {
         self.sequence = sequence
+        self.attempts = attempts
         self.eventID = eventID
         self.aggregateID = aggregateID
         self.eventType = eventType
@@ -123,30 +140,39 @@ public struct OutboxEvent: Sendable, Equatable {
     }
 }
 
-/// What one relay round did.
-public struct OutboxRelayBatch: Sendable, Equatable {
-    /// Events claimed.
-    public var claimed: Int
-    /// Events the broker confirmed and that are now marked published.
-    public var published: Int
+/// A failed attempt to publish one event, as the relay records it.
+public struct OutboxFailure: Sendable, Equatable {
+    /// The event.
+    public var eventID: String
+    /// Its failed attempts, this one included.
+    public var attempts: Int
+    /// When it is due again; nil parks it.
+    public var retryAt: Timestamp?
+    /// Why it failed (kept with the event, at most 512 characters).
+    public var reason: String
 
-    /// Creates a result.
-    public init(claimed: Int, published: Int) {
-        self.claimed = claimed
-        self.published = published
+    /// Creates a failure record.
+    public init(eventID: String, attempts: Int, retryAt: Timestamp?, reason: String) {
+        self.eventID = eventID
+        self.attempts = attempts
+        self.retryAt = retryAt
+        self.reason = String(reason.prefix(512))
     }
 }
 
 /// The outbox's backlog.
 public struct OutboxBacklog: Sendable, Equatable {
-    /// Events not yet published.
+    /// Events not yet published, parked ones excluded.
     public var pending: Int
     /// Creation time of the oldest of them.
     public var oldestCreatedAt: Timestamp?
+    /// Events parked after `OUTBOX_MAX_ATTEMPTS` failed attempts.
+    public var parked: Int
 
     /// Creates a backlog value.
-    public init(pending: Int, oldestCreatedAt: Timestamp?) {
+    public init(pending: Int, oldestCreatedAt: Timestamp?, parked: Int = 0) {
         self.pending = pending
         self.oldestCreatedAt = oldestCreatedAt
+        self.parked = parked
     }
 }

@@ -7,9 +7,9 @@ import Storage
 
 /// ``OrderStore`` on MySQL 8 / MariaDB ≥ 10.6 (`--store mysql`), in the original's `orders` table.
 ///
-/// Several order-service instances may share the database: the relay claims outbox rows with
-/// `SELECT … FOR UPDATE SKIP LOCKED` inside a transaction, so two relays never publish the same row at once and
-/// neither waits for the other. Amounts are `DECIMAL(10,2)` (bound and read as exact text), times `TIMESTAMP(6)` in
+/// Several order-service instances may share the database: a relay claims outbox rows with
+/// `SELECT … FOR UPDATE SKIP LOCKED` and leases them (`available_at`) in one short transaction, so two relays never
+/// publish the same row at once, neither waits for the other, and no lock is held while the broker confirms. Amounts are `DECIMAL(10,2)` (bound and read as exact text), times `TIMESTAMP(6)` in
 /// UTC (the client's connections set `time_zone = '+00:00'`).
 public final class MySQLOrderStore: OrderStore {
     /// The schema. Steps are safe on a fresh database and on one created by the original (its `orders` table
@@ -83,6 +83,21 @@ public final class MySQLOrderStore: OrderStore {
                     created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
                     INDEX idx_idempotency_keys_created_at (created_at)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+                """
+            ]
+        ),
+        MySQLSchemaMigration(
+            version: 5,
+            name: "outbox leases, attempts and parking",
+            statements: [
+                // available_at: when a leased or set-aside event is due again (NULL: due); attempts and last_error:
+                // failures the broker pinned on this event alone; parked_at: given up after OUTBOX_MAX_ATTEMPTS.
+                """
+                ALTER TABLE outbox_events
+                    ADD COLUMN attempts INT NOT NULL DEFAULT 0,
+                    ADD COLUMN available_at TIMESTAMP(6) NULL DEFAULT NULL,
+                    ADD COLUMN parked_at TIMESTAMP(6) NULL DEFAULT NULL,
+                    ADD COLUMN last_error VARCHAR(512) NULL DEFAULT NULL
                 """
             ]
         ),
@@ -276,23 +291,26 @@ public final class MySQLOrderStore: OrderStore {
         )
     }
 
-    public func relayPendingEvents(
-        limit: Int,
-        publish: ([OutboxEvent]) async -> [Int64]
-    ) async throws -> OutboxRelayBatch {
+    public func claimDueEvents(
+        limit: Int, createdBefore: Timestamp, now: Timestamp, leaseUntil: Timestamp
+    ) async throws -> [OutboxEvent] {
         // READ COMMITTED: the claim locks only the rows it returns. Under REPEATABLE READ the locking read also takes
-        // gap locks, and two relays claiming at once can deadlock on them despite SKIP LOCKED.
+        // gap locks, and two relays claiming at once can deadlock on them despite SKIP LOCKED. The transaction ends
+        // with the lease written: the broker is awaited with no lock held.
         try await self.client.withTransaction(isolation: .readCommitted) { connection in
             let rows = try await connection.query(
                 """
-                SELECT id, event_id, aggregate_id, event_type, routing_key, payload, created_at FROM outbox_events
-                WHERE published_at IS NULL ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED
+                SELECT id, attempts, event_id, aggregate_id, event_type, routing_key, payload, created_at FROM outbox_events
+                WHERE published_at IS NULL AND parked_at IS NULL AND created_at <= ?
+                    AND (available_at IS NULL OR available_at <= ?)
+                ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED
                 """,
-                [.int(Int64(limit))]
+                [.timestamp(createdBefore), .timestamp(now), .int(Int64(limit))]
             ).rows
             let events = try rows.map { row in
                 OutboxEvent(
                     sequence: try row.decode(Int64.self, column: "id"),
+                    attempts: Int(clamping: try row.decode(Int64.self, column: "attempts")),
                     eventID: try row.decode(String.self, column: "event_id"),
                     aggregateID: try row.decode(String.self, column: "aggregate_id"),
                     eventType: try row.decode(String.self, column: "event_type"),
@@ -301,28 +319,87 @@ public final class MySQLOrderStore: OrderStore {
                     createdAt: try row.timestamp("created_at")
                 )
             }
-            guard !events.isEmpty else { return OutboxRelayBatch(claimed: 0, published: 0) }
-            // The rows stay locked while the broker confirms, so another relay skips them rather than resending.
-            let published = await publish(events)
-            for chunk in published.chunked(into: 500) {
-                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                try await connection.query(
-                    "UPDATE outbox_events SET published_at = ? WHERE id IN (\(placeholders))",
-                    [.timestamp(.now())] + chunk.map { .int($0) }
-                )
+            try await Self.inChunks(events.map { MySQLData.int($0.sequence) }) { size, ids in
+                try await connection.query(Self.leaseEvents[size]!, [.timestamp(leaseUntil)] + ids)
             }
-            return OutboxRelayBatch(claimed: events.count, published: published.count)
+            return events
         }
+    }
+
+    public func markPublished(eventIDs: [String], at: Timestamp) async throws {
+        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }) { size, ids in
+            try await self.client.query(Self.markPublished[size]!, [.timestamp(at)] + ids)
+        }
+    }
+
+    public func releaseEvents(eventIDs: [String], dueAt: Timestamp) async throws {
+        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }) { size, ids in
+            try await self.client.query(Self.releaseEvents[size]!, [.timestamp(dueAt)] + ids)
+        }
+    }
+
+    public func setAside(_ failures: [OutboxFailure], at now: Timestamp) async throws {
+        // One statement per event: failures of single events are rare (a round the broker failed whole is released
+        // in one statement instead).
+        for failure in failures {
+            try await self.client.query(
+                "UPDATE outbox_events SET attempts = ?, available_at = ?, parked_at = ?, last_error = ? WHERE event_id = ?",
+                [
+                    .int(Int64(failure.attempts)), failure.retryAt.map { .timestamp($0) } ?? .null,
+                    failure.retryAt == nil ? .timestamp(now) : .null, .string(failure.reason), .string(failure.eventID),
+                ]
+            )
+        }
+    }
+
+    public func unparkEvents() async throws -> Int {
+        let result = try await self.client.query(
+            "UPDATE outbox_events SET parked_at = NULL, attempts = 0, available_at = NULL WHERE parked_at IS NOT NULL AND published_at IS NULL"
+        )
+        return Int(clamping: result.affectedRows)
+    }
+
+    /// Runs `body` over `values` in chunks of the sizes of ``chunkSizes`` plus 128 and 256, so a relay batch takes a
+    /// few statements of a few shapes, each prepared once per connection.
+    private static func inChunks(_ values: [MySQLData], _ body: (Int, [MySQLData]) async throws -> Void) async throws {
+        var remaining = values[...]
+        while !remaining.isEmpty {
+            let size = Self.idChunkSizes.first { $0 <= remaining.count }!
+            try await body(size, Array(remaining.prefix(size)))
+            remaining = remaining.dropFirst(size)
+        }
+    }
+
+    private static let idChunkSizes = [256, 128] + MySQLOrderStore.chunkSizes
+    private static let leaseEvents = MySQLOrderStore.inList("UPDATE outbox_events SET available_at = ? WHERE id IN ")
+    private static let markPublished = MySQLOrderStore.inList(
+        "UPDATE outbox_events SET published_at = ?, available_at = NULL WHERE event_id IN "
+    )
+    private static let releaseEvents = MySQLOrderStore.inList("UPDATE outbox_events SET available_at = ? WHERE event_id IN ")
+
+    private static func inList(_ prefix: String) -> [Int: String] {
+        var statements: [Int: String] = [:]
+        for size in Self.idChunkSizes {
+            statements[size] = prefix + "(" + Array(repeating: "?", count: size).joined(separator: ",") + ")"
+        }
+        return statements
     }
 
     public func outboxBacklog() async throws -> OutboxBacklog {
         let row = try await self.client.query(
-            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL"
+            """
+            SELECT COUNT(*) AS unpublished, COUNT(parked_at) AS parked,
+                MIN(CASE WHEN parked_at IS NULL THEN created_at END) AS oldest
+            FROM outbox_events WHERE published_at IS NULL
+            """
         ).rows.first
         guard let row else { return OutboxBacklog(pending: 0, oldestCreatedAt: nil) }
+        let unpublished = Int(clamping: try row.decode(Int64.self, column: "unpublished"))
+        let parked = Int(clamping: try row.decode(Int64.self, column: "parked"))
         return OutboxBacklog(
-            pending: Int(try row.decode(Int64.self, column: "pending")),
-            oldestCreatedAt: try row.optionalTimestamp("oldest")
+            pending: max(0, unpublished - parked),
+            oldestCreatedAt: try row.optionalTimestamp("oldest"),
+            parked: parked
         )
     }
 

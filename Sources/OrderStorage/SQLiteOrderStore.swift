@@ -61,6 +61,16 @@ public final class SQLiteOrderStore: OrderStore {
                 "CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys (created_at)",
             ]
         ),
+        SchemaMigration(
+            version: 3,
+            name: "outbox leases, attempts and parking",
+            statements: [
+                "ALTER TABLE outbox_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE outbox_events ADD COLUMN available_at INTEGER",
+                "ALTER TABLE outbox_events ADD COLUMN parked_at INTEGER",
+                "ALTER TABLE outbox_events ADD COLUMN last_error TEXT",
+            ]
+        ),
     ]
 
     private let database: SQLiteFileDatabase
@@ -196,17 +206,28 @@ public final class SQLiteOrderStore: OrderStore {
         )
     }
 
-    public func relayPendingEvents(
-        limit: Int,
-        publish: ([OutboxEvent]) async -> [Int64]
-    ) async throws -> OutboxRelayBatch {
-        let rows = try await self.database.query(
-            "SELECT * FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT ?",
-            [.int64(Int64(limit))]
+    public func claimDueEvents(
+        limit: Int, createdBefore: Timestamp, now: Timestamp, leaseUntil: Timestamp
+    ) async throws -> [OutboxEvent] {
+        // One statement: the lease is written as the rows are chosen.
+        let rows = try await self.database.write(
+            """
+            UPDATE outbox_events SET available_at = ? WHERE id IN (
+                SELECT id FROM outbox_events
+                WHERE published_at IS NULL AND parked_at IS NULL AND created_at <= ?
+                    AND (available_at IS NULL OR available_at <= ?)
+                ORDER BY id LIMIT ?)
+            RETURNING id, attempts, event_id, aggregate_id, event_type, routing_key, payload, created_at
+            """,
+            [
+                .int64(leaseUntil.microsecondsSinceEpoch), .int64(createdBefore.microsecondsSinceEpoch),
+                .int64(now.microsecondsSinceEpoch), .int64(Int64(limit)),
+            ]
         )
         let events = try rows.map { row in
             OutboxEvent(
                 sequence: try row.int64("id"),
+                attempts: Int(clamping: try row.int64("attempts")),
                 eventID: try row.string("event_id"),
                 aggregateID: try row.string("aggregate_id"),
                 eventType: try row.string("event_type"),
@@ -215,29 +236,73 @@ public final class SQLiteOrderStore: OrderStore {
                 createdAt: Timestamp(microsecondsSinceEpoch: try row.int64("created_at"))
             )
         }
-        guard !events.isEmpty else { return OutboxRelayBatch(claimed: 0, published: 0) }
-        let published = await publish(events)
-        if !published.isEmpty {
-            let now = Timestamp.now().microsecondsSinceEpoch
-            for chunk in published.chunked(into: 500) {
-                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                try await self.database.write(
-                    "UPDATE outbox_events SET published_at = ? WHERE id IN (\(placeholders))",
-                    [.int64(now)] + chunk.map { .int64($0) }
+        // RETURNING gives no order.
+        return events.sorted { $0.sequence < $1.sequence }
+    }
+
+    public func markPublished(eventIDs: [String], at: Timestamp) async throws {
+        for chunk in eventIDs.chunked(into: 500) {
+            try await self.database.write(
+                "UPDATE outbox_events SET published_at = ?, available_at = NULL WHERE event_id IN (\(Self.placeholders(chunk.count)))",
+                [.int64(at.microsecondsSinceEpoch)] + chunk.map { .text($0) }
+            )
+        }
+    }
+
+    public func releaseEvents(eventIDs: [String], dueAt: Timestamp) async throws {
+        for chunk in eventIDs.chunked(into: 500) {
+            try await self.database.write(
+                "UPDATE outbox_events SET available_at = ? WHERE event_id IN (\(Self.placeholders(chunk.count)))",
+                [.int64(dueAt.microsecondsSinceEpoch)] + chunk.map { .text($0) }
+            )
+        }
+    }
+
+    public func setAside(_ failures: [OutboxFailure], at now: Timestamp) async throws {
+        guard !failures.isEmpty else { return }
+        try await self.database.transaction { connection in
+            for failure in failures {
+                _ = try await connection.query(
+                    "UPDATE outbox_events SET attempts = ?, available_at = ?, parked_at = ?, last_error = ? WHERE event_id = ?",
+                    [
+                        .int64(Int64(failure.attempts)),
+                        failure.retryAt.map { .int64($0.microsecondsSinceEpoch) } ?? .null,
+                        failure.retryAt == nil ? .int64(now.microsecondsSinceEpoch) : .null,
+                        .text(failure.reason), .text(failure.eventID),
+                    ]
                 )
             }
         }
-        return OutboxRelayBatch(claimed: events.count, published: published.count)
+    }
+
+    public func unparkEvents() async throws -> Int {
+        try await self.database.write(
+            """
+            UPDATE outbox_events SET parked_at = NULL, attempts = 0, available_at = NULL
+            WHERE parked_at IS NOT NULL AND published_at IS NULL RETURNING id
+            """
+        ).count
+    }
+
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ",")
     }
 
     public func outboxBacklog() async throws -> OutboxBacklog {
         let rows = try await self.database.query(
-            "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL"
+            """
+            SELECT COUNT(*) AS unpublished, COUNT(parked_at) AS parked,
+                MIN(CASE WHEN parked_at IS NULL THEN created_at END) AS oldest
+            FROM outbox_events WHERE published_at IS NULL
+            """
         )
         guard let row = rows.first else { return OutboxBacklog(pending: 0, oldestCreatedAt: nil) }
+        let unpublished = Int(clamping: try row.int64("unpublished"))
+        let parked = Int(clamping: try row.int64("parked"))
         return OutboxBacklog(
-            pending: Int(try row.int64("pending")),
-            oldestCreatedAt: row.optionalInt64("oldest").map(Timestamp.init(microsecondsSinceEpoch:))
+            pending: max(0, unpublished - parked),
+            oldestCreatedAt: row.optionalInt64("oldest").map(Timestamp.init(microsecondsSinceEpoch:)),
+            parked: parked
         )
     }
 

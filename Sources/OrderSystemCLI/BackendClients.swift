@@ -40,6 +40,20 @@ struct BackendClients: Sendable {
         return clients
     }
 
+    /// The largest packet MySQL may send us: 1 MiB. Our widest row is an outbox event (about 400 bytes of JSON)
+    /// and our longest statement a group-commit insert of 64 orders (tens of kB), so nothing of ours comes near it;
+    /// it bounds what a broken or hostile server makes each pooled connection buffer, and is what the handshake
+    /// announces. A larger packet fails its statement with `packetTooLarge` and the pool replaces the connection.
+    static let mySQLMaximumPacketSize = 1 << 20
+
+    /// What a Redis reply may hold. Cached orders and summaries are a few hundred bytes and the worker's records a
+    /// few bytes, so a value over 1 MiB is not ours; no command of ours gets an array of more than a few elements
+    /// or nested more than once. A reply over these fails with a protocol error, and its connection is closed and
+    /// replaced (docs/OPERATIONS.md, "Message and reply sizes").
+    static let redisLimits = RESPLimits(
+        maximumBulkLength: 1 << 20, maximumDepth: 4, maximumLineLength: 64 * 1024, maximumArrayCount: 1024,
+        maximumReplyLength: 2 << 20)
+
     /// The clients as services, in start order.
     var services: [any Service] {
         let all: [(any Service)?] = [self.orderDatabase, self.analyticsDatabase, self.redis, self.rabbitMQ]
@@ -62,6 +76,7 @@ struct BackendClients: Sendable {
         // A request fails fast (a 503) when MySQL is unreachable or the pool stays busy, rather than hanging.
         configuration.pool.leaseTimeout = settings.databaseLeaseTimeout
         configuration.pool.circuitBreakerTripAfter = settings.databaseLeaseTimeout
+        configuration.maximumPacketSize = Self.mySQLMaximumPacketSize
         logger.info("connecting to MySQL", metadata: ["database": "\(database)"])
         return MySQLClient(configuration: configuration, logger: logger)
     }
@@ -77,7 +92,8 @@ struct BackendClients: Sendable {
                 tls: settings.redisTLS.map {
                     RedisConfiguration.TLS(caFile: $0.caFile, certificateFile: $0.certificateFile, keyFile: $0.keyFile)
                 },
-                commandTimeout: settings.cacheTimeout * 10
+                commandTimeout: settings.cacheTimeout * 10,
+                limits: Self.redisLimits
             ),
             logger: logger
         )

@@ -79,7 +79,9 @@ enum BackendFactory {
         case .rabbitmq:
             guard let client = clients.rabbitMQ else { preconditionFailure("--broker rabbitmq without its client") }
             try await RabbitMQConnector.waitUntilConnected(client, settings)
-            return RabbitMQBroker(client: client, logger: logger)
+            return RabbitMQBroker(
+                client: client, maximumBodySize: settings.amqpMaxBody, confirmTimeout: settings.publishConfirmTimeout,
+                logger: logger)
         }
     }
 
@@ -93,7 +95,11 @@ enum BackendFactory {
             path: Self.path(settings, "broker.sqlite"), durability: settings.durability, logger: logger
         )
         do {
-            return (try await EmbeddedBroker.open(database: database, logger: logger), database)
+            return (
+                try await EmbeddedBroker.open(
+                    database: database, maximumBodySize: settings.amqpMaxBody, logger: logger),
+                database
+            )
         } catch {
             await database.close()
             throw error

@@ -133,7 +133,8 @@ public enum EmbeddedSystem {
         let logger = ServiceLogging.logger(service: "ordersystem", level: configuration.logLevel)
         let services = try await Self.makeServices(configuration: configuration)
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: ShutdownDeadline.groupConfiguration(
+                services: services, timeout: configuration.shutdownTimeout, logger: logger)
         )
         logger.info(
             "order system running",

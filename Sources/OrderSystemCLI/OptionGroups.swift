@@ -77,6 +77,12 @@ public struct CommonOptions: ParsableArguments {
     @Option(help: "How long start-up waits for RabbitMQ's first connection. (env: BROKER_CONNECT_TIMEOUT; default: 30s)")
     public var brokerConnectTimeout: String?
 
+    @Option(help: "Largest message body a consumer takes, in bytes (4096 to 134217728); a larger delivery is dead-lettered without being read into memory. (env: AMQP_MAX_BODY; default: 1048576)")
+    public var amqpMaxBody: Int?
+
+    @Option(help: "How long a publish waits for RabbitMQ's confirm; then it fails and the outbox keeps the event for a retry. (env: PUBLISH_CONFIRM_TIMEOUT; default: 10s)")
+    public var publishConfirmTimeout: String?
+
     @Option(help: "Delays of the three retry levels of the consumer queues. (env: RETRY_DELAYS; default: 1s,10s,60s)")
     public var retryDelays: String?
 
@@ -99,6 +105,9 @@ public struct OrderTuningOptions: ParsableArguments {
 
     @Option(help: "How long an Idempotency-Key of POST /orders answers with its order. (env: IDEMPOTENCY_KEY_TTL; default: 24h)")
     public var idempotencyKeyTtl: String?
+
+    @Option(help: "Failed attempts of one outbox event, each while the broker confirmed others, before it is parked and /health says degraded. (env: OUTBOX_MAX_ATTEMPTS; default: 10)")
+    public var outboxMaxAttempts: Int?
 
     @Option(help: "Orders waiting for the database at most; beyond it POST /orders answers 503 with Retry-After at once. (env: ORDER_QUEUE_LIMIT; default: 1024)")
     public var orderQueueLimit: Int?
@@ -231,6 +240,24 @@ public struct SystemDatabaseOptions: ParsableArguments {
 
     @Option(help: "Analytics database: ask the server for its RSA key without TLS. (env: ANALYTICS_DB_ALLOW_PUBLIC_KEY_RETRIEVAL, then DB_ALLOW_PUBLIC_KEY_RETRIEVAL; default: false)")
     public var analyticsDbAllowPublicKeyRetrieval: Bool?
+
+    public init() {}
+}
+
+/// What every service process shares beyond the backends: the bounds of its HTTP listeners (docs/OPERATIONS.md,
+/// "HTTP connections") and its shutdown budget.
+public struct ProcessOptions: ParsableArguments {
+    @Option(help: "Once told to stop (SIGTERM, SIGINT), the process exits within this: requests in flight finish, the outbox flushes, then whatever is left is cut. (env: SHUTDOWN_TIMEOUT; default: 25s)")
+    public var shutdownTimeout: String?
+
+    @Option(help: "A connection with no request in progress for this long is closed. (env: HTTP_IDLE_TIMEOUT; default: 60s)")
+    public var httpIdleTimeout: String?
+
+    @Option(help: "Longest a request's head (request line and headers) may take to arrive, from its first byte; then the connection is closed. (env: HTTP_HEADER_TIMEOUT; default: 10s)")
+    public var httpHeaderTimeout: String?
+
+    @Option(help: "Connections open at once on a service port; the next one is answered 503 with Retry-After and closed. (env: HTTP_MAX_CONNECTIONS; default: 256)")
+    public var httpMaxConnections: Int?
 
     public init() {}
 }

@@ -17,7 +17,8 @@ public struct OrderSystemCommand: AsyncParsableCommand {
             """,
         subcommands: [
             AllCommand.self, OrderServiceCommand.self, AnalyticsServiceCommand.self, NotificationWorkerCommand.self,
-            MigrateCommand.self, MigrateQueuesCommand.self, ReplayDeadLettersCommand.self, HealthcheckCommand.self,
+            MigrateCommand.self, MigrateQueuesCommand.self, ReplayDeadLettersCommand.self, UnparkOutboxCommand.self,
+            HealthcheckCommand.self,
         ],
         defaultSubcommand: AllCommand.self
     )
@@ -44,7 +45,14 @@ public struct AllCommand: AsyncParsableCommand {
     @Option(help: "Notification worker health port. (env: NOTIFICATION_HEALTH_PORT; default: 8082)")
     public var notificationPort: Int?
 
+    @Option(help: "Port serving the order service's /health, /health/live and /metrics instead of its service port. (env: ORDER_OPS_PORT; default: none)")
+    public var orderOpsPort: Int?
+
+    @Option(help: "Port serving the analytics service's /health, /health/live and /metrics instead of its service port. (env: ANALYTICS_OPS_PORT; default: none)")
+    public var analyticsOpsPort: Int?
+
     @OptionGroup public var common: CommonOptions
+    @OptionGroup public var http: ProcessOptions
     @OptionGroup public var databases: SystemDatabaseOptions
     @OptionGroup public var orderTuning: OrderTuningOptions
     @OptionGroup public var analyticsTuning: AnalyticsTuningOptions
@@ -60,6 +68,7 @@ public struct AllCommand: AsyncParsableCommand {
             orderTuning: self.orderTuning,
             analyticsTuning: self.analyticsTuning,
             notificationTuning: self.notificationTuning,
+            http: self.http,
             orderDatabase: try .system(.order, options: self.databases, resolver: resolver),
             analyticsDatabase: try .system(.analytics, options: self.databases, resolver: resolver),
             defaults: .embedded,
@@ -74,6 +83,12 @@ public struct AllCommand: AsyncParsableCommand {
         configuration.notification.port = try resolver.port(
             self.notificationPort, option: "notification-port", env: ["NOTIFICATION_HEALTH_PORT"], default: 8082
         )
+        configuration.order.http.opsPort = try resolver.optionalPort(
+            self.orderOpsPort, option: "order-ops-port", env: ["ORDER_OPS_PORT"]
+        )
+        configuration.analytics.http.opsPort = try resolver.optionalPort(
+            self.analyticsOpsPort, option: "analytics-ops-port", env: ["ANALYTICS_OPS_PORT"]
+        )
         return configuration
     }
 
@@ -83,7 +98,8 @@ public struct AllCommand: AsyncParsableCommand {
         let ports = [
             (configuration.order.port, "ORDER_SERVICE_PORT"), (configuration.analytics.port, "ANALYTICS_SERVICE_PORT"),
             (configuration.notification.port, "NOTIFICATION_HEALTH_PORT"),
-        ]
+        ] + [(configuration.order.http.opsPort, "ORDER_OPS_PORT"), (configuration.analytics.http.opsPort, "ANALYTICS_OPS_PORT")]
+            .compactMap { port, setting in port.map { ($0, setting) } }
         try await Self.reportingStartFailures(listeningOn: ports) {
             try await EmbeddedSystem.run(configuration: configuration)
         }

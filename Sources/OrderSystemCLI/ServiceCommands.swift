@@ -17,7 +17,11 @@ public struct OrderServiceCommand: AsyncParsableCommand {
     @Option(help: "HTTP port. (env: SERVICE_PORT; default: 8080)")
     public var port: Int?
 
+    @Option(help: "Port serving /health, /health/live and /metrics instead of the HTTP port. (env: OPS_PORT; default: none)")
+    public var opsPort: Int?
+
     @OptionGroup public var common: CommonOptions
+    @OptionGroup public var http: ProcessOptions
     @OptionGroup public var database: DatabaseOptions
     @OptionGroup public var orderTuning: OrderTuningOptions
 
@@ -28,10 +32,11 @@ public struct OrderServiceCommand: AsyncParsableCommand {
         let resolver = SettingResolver(environment: environment)
         let database = try DatabaseSettings.plain(.order, options: self.database, resolver: resolver)
         var configuration = try SystemConfiguration.resolve(
-            common: self.common, orderTuning: self.orderTuning, orderDatabase: database,
+            common: self.common, orderTuning: self.orderTuning, http: self.http, orderDatabase: database,
             analyticsDatabase: database, defaults: .servers, resolver: resolver
         )
         configuration.order.port = try resolver.port(self.port, option: "port", env: ["SERVICE_PORT"], default: 8080)
+        configuration.order.http.opsPort = try resolver.optionalPort(self.opsPort, option: "ops-port", env: ["OPS_PORT"])
         return configuration
     }
 
@@ -50,7 +55,11 @@ public struct AnalyticsServiceCommand: AsyncParsableCommand {
     @Option(help: "HTTP port. (env: SERVICE_PORT; default: 8081)")
     public var port: Int?
 
+    @Option(help: "Port serving /health, /health/live and /metrics instead of the HTTP port. (env: OPS_PORT; default: none)")
+    public var opsPort: Int?
+
     @OptionGroup public var common: CommonOptions
+    @OptionGroup public var http: ProcessOptions
     @OptionGroup public var database: DatabaseOptions
     @OptionGroup public var analyticsTuning: AnalyticsTuningOptions
 
@@ -61,10 +70,11 @@ public struct AnalyticsServiceCommand: AsyncParsableCommand {
         let resolver = SettingResolver(environment: environment)
         let database = try DatabaseSettings.plain(.analytics, options: self.database, resolver: resolver)
         var configuration = try SystemConfiguration.resolve(
-            common: self.common, analyticsTuning: self.analyticsTuning, orderDatabase: database,
+            common: self.common, analyticsTuning: self.analyticsTuning, http: self.http, orderDatabase: database,
             analyticsDatabase: database, defaults: .servers, resolver: resolver
         )
         configuration.analytics.port = try resolver.port(self.port, option: "port", env: ["SERVICE_PORT"], default: 8081)
+        configuration.analytics.http.opsPort = try resolver.optionalPort(self.opsPort, option: "ops-port", env: ["OPS_PORT"])
         return configuration
     }
 
@@ -84,6 +94,7 @@ public struct NotificationWorkerCommand: AsyncParsableCommand {
     public var port: Int?
 
     @OptionGroup public var common: CommonOptions
+    @OptionGroup public var http: ProcessOptions
     @OptionGroup public var notificationTuning: NotificationTuningOptions
 
     public init() {}
@@ -93,7 +104,7 @@ public struct NotificationWorkerCommand: AsyncParsableCommand {
         let resolver = SettingResolver(environment: environment)
         let database = try DatabaseSettings.plain(.order, options: try DatabaseOptions.parse([]), resolver: resolver)
         var configuration = try SystemConfiguration.resolve(
-            common: self.common, notificationTuning: self.notificationTuning, orderDatabase: database,
+            common: self.common, notificationTuning: self.notificationTuning, http: self.http, orderDatabase: database,
             analyticsDatabase: database, defaults: .servers, resolver: resolver
         )
         // The worker keeps no database: its record follows the cache choice (docs/CONTRACTS.md, "Notifications").
@@ -117,13 +128,14 @@ enum SingleService {
             try BackendFactory.validate(configuration.backends, singleService: true)
         }
         ServiceLogging.bootstrap(level: configuration.logLevel)
-        let port: (Int, String) =
+        let (port, opsPort): ((Int, String), Int?) =
             switch name {
-            case .order: (configuration.order.port, "SERVICE_PORT")
-            case .analytics: (configuration.analytics.port, "SERVICE_PORT")
-            case .notification: (configuration.notification.port, "HEALTH_PORT")
+            case .order: ((configuration.order.port, "SERVICE_PORT"), configuration.order.http.opsPort)
+            case .analytics: ((configuration.analytics.port, "SERVICE_PORT"), configuration.analytics.http.opsPort)
+            case .notification: ((configuration.notification.port, "HEALTH_PORT"), nil)
             }
-        try await AllCommand.reportingStartFailures(listeningOn: [port]) {
+        let ports = [port] + (opsPort.map { [($0, "OPS_PORT")] } ?? [])
+        try await AllCommand.reportingStartFailures(listeningOn: ports) {
             if configuration.backends.store == .sqlite || name == .notification {
                 try BackendFactory.prepareDataDirectory(configuration.backends.dataDirectory)
             }
@@ -185,11 +197,8 @@ enum SingleService {
                 }
             }
             let group = ServiceGroup(
-                configuration: .init(
-                    services: clients.services + [host],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
+                configuration: ShutdownDeadline.groupConfiguration(
+                    services: clients.services + [host], timeout: configuration.shutdownTimeout, logger: logger)
             )
             try await group.run()
         }

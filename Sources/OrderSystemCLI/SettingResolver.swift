@@ -96,6 +96,12 @@ public struct SettingResolver: Sendable {
         try self.int(flag, option: option, env: names, default: defaultValue, range: 0...65535)
     }
 
+    /// A port that is off unless set.
+    public func optionalPort(_ flag: Int?, option: String, env names: [String]) throws -> Int? {
+        guard flag != nil || self.lookup(names) != nil else { return nil }
+        return try self.port(flag, option: option, env: names, default: 0)
+    }
+
     /// A fraction in 0...1.
     public func fraction(_ flag: Double?, option: String, env names: [String], default defaultValue: Double) throws -> Double {
         let (value, source): (Double, String)
@@ -120,6 +126,18 @@ public struct SettingResolver: Sendable {
             throw ValidationError("\(source)='\(text)' is not a duration (examples: 250ms, 1s, 10m, 24h)")
         }
         return duration
+    }
+
+    /// A duration above zero: a timeout of nothing would close every connection at once.
+    public func positiveDuration(
+        _ flag: String?, option: String, env names: [String], default defaultValue: Duration
+    ) throws -> Duration {
+        let value = try self.duration(flag, option: option, env: names, default: defaultValue)
+        guard value > .zero else {
+            let source = self.raw(flag, option: option, env: names)?.1 ?? "--\(option)"
+            throw ValidationError("\(source) must be more than 0")
+        }
+        return value
     }
 
     /// A comma-separated list of durations.

@@ -5,6 +5,7 @@ import NotificationWorker
 import OrderMessaging
 import OrderService
 import SQLiteStorage
+import ServiceRuntime
 
 /// A MySQL connection's settings. The password never appears in a description.
 public struct DatabaseSettings: Sendable, Equatable, CustomStringConvertible {
@@ -129,6 +130,10 @@ public struct BackendSettings: Sendable {
     /// warnings about passwords on the command line and default credentials.
     public var rabbitmqURLSource = "default"
     public var brokerConnectTimeout: Duration
+    /// The largest message body a consumer takes (`AMQP_MAX_BODY`); a larger delivery is dead-lettered unread.
+    public var amqpMaxBody = BackendSettings.defaultAMQPMaxBody
+    /// How long a publish waits for RabbitMQ's confirm (`PUBLISH_CONFIRM_TIMEOUT`).
+    public var publishConfirmTimeout: Duration = .seconds(10)
     public var cacheTimeout: Duration
     public var databasePoolSize: Int
     public var databaseQueryTimeout: Duration
@@ -200,8 +205,23 @@ public struct BackendSettings: Sendable {
         settings.rabbitmqTLS = try ServerTLSSettings.resolve(
             ca: options.rabbitmqTlsCa, certificate: options.rabbitmqTlsCert, key: options.rabbitmqTlsKey,
             prefix: "RABBITMQ", resolver: resolver)
+        settings.publishConfirmTimeout = try resolver.positiveDuration(
+            options.publishConfirmTimeout, option: "publish-confirm-timeout", env: ["PUBLISH_CONFIRM_TIMEOUT"],
+            default: .seconds(10)
+        )
+        settings.amqpMaxBody = try resolver.int(
+            options.amqpMaxBody, option: "amqp-max-body", env: ["AMQP_MAX_BODY"], default: Self.defaultAMQPMaxBody,
+            range: Self.amqpMaxBodyRange
+        )
         return settings
     }
+
+    /// `AMQP_MAX_BODY`'s default, 1 MiB: an order event is about 400 bytes, so a body this large is not ours; the
+    /// prefetch times this bounds what a consumer can be made to hold.
+    public static let defaultAMQPMaxBody = 1 << 20
+    /// From one frame's worth (4 KiB, AMQP's smallest `frame_max`) to 128 MiB (RabbitMQ's `max_message_size`
+    /// default before 4.0).
+    public static let amqpMaxBodyRange = 4096...(128 << 20)
 }
 
 /// Everything a command resolved, before anything is opened.
@@ -215,6 +235,8 @@ public struct SystemConfiguration: Sendable {
     public var analyticsDatabase: DatabaseSettings
     public var notificationLatency: Duration = .zero
     public var notificationFailureRate: Double = 0
+    /// `SHUTDOWN_TIMEOUT`: the process exits within this once told to stop.
+    public var shutdownTimeout: Duration = .seconds(25)
 
     /// Resolves the options shared by every command, with the given backend defaults.
     static func resolve(
@@ -222,6 +244,7 @@ public struct SystemConfiguration: Sendable {
         orderTuning: OrderTuningOptions? = nil,
         analyticsTuning: AnalyticsTuningOptions? = nil,
         notificationTuning: NotificationTuningOptions? = nil,
+        http: ProcessOptions? = nil,
         orderDatabase: DatabaseSettings,
         analyticsDatabase: DatabaseSettings,
         defaults: BackendSettings.Defaults,
@@ -232,6 +255,7 @@ public struct SystemConfiguration: Sendable {
         let orderTuning = try orderTuning ?? OrderTuningOptions.parse([])
         let analyticsTuning = try analyticsTuning ?? AnalyticsTuningOptions.parse([])
         let notificationTuning = try notificationTuning ?? NotificationTuningOptions.parse([])
+        let http = try http ?? ProcessOptions.parse([])
         var configuration = SystemConfiguration(
             logLevel: try resolver.logLevel(common.logLevel),
             backends: try BackendSettings.resolve(common, defaults: defaults, resolver: resolver),
@@ -246,6 +270,15 @@ public struct SystemConfiguration: Sendable {
         configuration.analytics.hostname = hostname
         configuration.notification.hostname = hostname
         configuration.order.retryDelays = retryDelays
+        configuration.shutdownTimeout = try resolver.positiveDuration(
+            http.shutdownTimeout, option: "shutdown-timeout", env: ["SHUTDOWN_TIMEOUT"], default: .seconds(25)
+        )
+        // The relay's flush is the longest step of a stop; it gets a quarter of the budget.
+        configuration.order.relay.flushTimeout = configuration.shutdownTimeout / 4
+        let httpSettings = try Self.resolveHTTP(http, resolver: resolver)
+        configuration.order.http = httpSettings
+        configuration.analytics.http = httpSettings
+        configuration.notification.http = httpSettings
         configuration.analytics.retryDelays = retryDelays
         configuration.notification.retryDelays = retryDelays
 
@@ -263,6 +296,10 @@ public struct SystemConfiguration: Sendable {
         )
         configuration.order.relay.retention = try resolver.duration(
             orderTuning.outboxRetention, option: "outbox-retention", env: ["OUTBOX_RETENTION"], default: .seconds(24 * 3600)
+        )
+        configuration.order.relay.maxAttempts = try resolver.int(
+            orderTuning.outboxMaxAttempts, option: "outbox-max-attempts", env: ["OUTBOX_MAX_ATTEMPTS"], default: 10,
+            range: 1...1_000
         )
         configuration.order.orderQueueLimit = try resolver.int(
             orderTuning.orderQueueLimit, option: "order-queue-limit", env: ["ORDER_QUEUE_LIMIT"],
@@ -297,5 +334,22 @@ public struct SystemConfiguration: Sendable {
             env: ["NOTIFICATION_FAILURE_RATE"], default: 0
         )
         return configuration
+    }
+
+    /// The HTTP bounds shared by every listener; the ops ports are each command's own.
+    static func resolveHTTP(_ options: ProcessOptions, resolver: SettingResolver) throws -> HTTPServerSettings {
+        var settings = HTTPServerSettings()
+        settings.idleTimeout = try resolver.positiveDuration(
+            options.httpIdleTimeout, option: "http-idle-timeout", env: ["HTTP_IDLE_TIMEOUT"], default: settings.idleTimeout
+        )
+        settings.headerTimeout = try resolver.positiveDuration(
+            options.httpHeaderTimeout, option: "http-header-timeout", env: ["HTTP_HEADER_TIMEOUT"],
+            default: settings.headerTimeout
+        )
+        settings.maxConnections = try resolver.int(
+            options.httpMaxConnections, option: "http-max-connections", env: ["HTTP_MAX_CONNECTIONS"],
+            default: HTTPServerSettings.defaultMaxConnections, range: HTTPServerSettings.maxConnectionsRange
+        )
+        return settings
     }
 }

@@ -6,9 +6,9 @@ import Synchronization
 
 /// A consumer of one RabbitMQ queue, made by ``RabbitMQBroker/consume(queue:prefetch:)``.
 ///
-/// Deliveries come from ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:receiver:)`` (its own
-/// channel, resumed after reconnects): the client's task for the consumer, a child of the client's `run()`, appends
-/// them to a buffer that ``next(limit:)`` hands out from in the caller's task. No task belongs to the consumer
+/// Deliveries come from ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:maxBodySize:receiver:)``
+/// (its own channel, resumed after reconnects): the client's task for the consumer, a child of the client's `run()`,
+/// appends them to a buffer that ``next(limit:)`` hands out from in the caller's task. No task belongs to the consumer
 /// itself. Tags are the consumer's own (unique across reconnects); each maps to the AMQP delivery and the channel
 /// it came on. Settling a delivery whose channel died with a reconnect does nothing (logged at debug level):
 /// RabbitMQ already requeued it. Settling a tag that was never handed out or is already settled throws
@@ -85,7 +85,9 @@ public final class RabbitMQConsumer: MessageConsumer {
     init(broker: RabbitMQBroker, queue: String, prefetch: UInt16) {
         self.broker = broker
         self.queue = queue
-        self.registration = broker.client.consume(queue: queue, prefetchCount: prefetch, receiver: self.box)
+        self.registration = broker.client.consume(
+            queue: queue, prefetchCount: prefetch, maxBodySize: broker.maximumBodySize.map { UInt64($0) },
+            receiver: self.box)
     }
 
     deinit {
@@ -131,7 +133,10 @@ public final class RabbitMQConsumer: MessageConsumer {
                                 tag: tag, queue: self.queue, routingKey: amqp.routingKey,
                                 body: Array(amqp.body.readableBytesView),
                                 properties: RabbitMQBroker.messageProperties(amqp.properties),
-                                redelivered: amqp.redelivered))
+                                redelivered: amqp.redelivered,
+                                oversizedBody: amqp.oversizedBodySize.map {
+                                    OversizedBody(size: $0, limit: self.broker.maximumBodySize ?? 0)
+                                }))
                     }
                     return .deliver(deliveries)
                 }
@@ -230,7 +235,13 @@ public final class RabbitMQConsumer: MessageConsumer {
 
     /// Publishes a copy to the dead-letter exchange with key `q.dlq` and `x-death-reason = reason`, confirmed; then
     /// acks the original. Throws when the copy was not confirmed (the original then stays unsettled).
+    ///
+    /// A delivery whose body was dropped for its size has no body to copy: it is rejected without requeue, and the
+    /// queue's own dead-letter arguments move the original to `q.dlq` (see ``RabbitMQBroker``).
     public func deadLetter(_ delivery: Delivery, reason: String) async throws {
+        if let size = try self.entry(for: delivery).delivery.oversizedBodySize {
+            return try await self.rejectOversized(delivery, size: size, reason: reason)
+        }
         guard let info = self.broker.registry.withLock({ $0.queues[self.queue] }) else {
             throw RabbitMQBrokerError("queue \(self.queue) is not in a declared topology: no dead-letter exchange")
         }
@@ -299,6 +310,28 @@ public final class RabbitMQConsumer: MessageConsumer {
     }
 
     // MARK: helpers
+
+    /// Rejects a delivery whose body was dropped, without requeue, so RabbitMQ dead-letters the original. Counted in
+    /// `settlesInFlight` like every settle, so no `multiple` ack runs ahead of it and acks it first.
+    private func rejectOversized(_ delivery: Delivery, size: UInt64, reason: String) async throws {
+        let entry = try self.box.state.withLock { state throws in
+            let entry = try Self.remove([delivery], from: &state)[0]
+            state.settlesInFlight += 1
+            return entry
+        }
+        defer { self.box.state.withLock { $0.settlesInFlight -= 1 } }
+        if self.broker.registry.withLock({ $0.queues[self.queue]?.deadLettersRejected }) != true {
+            // Nothing else is safe: a requeue would deliver it again forever, and a copy needs the body we dropped.
+            self.logger.error(
+                """
+                queue \(self.queue) has no dead-letter exchange of ours (declared without our arguments, or not \
+                declared by this service): RabbitMQ drops the rejected message of \(size) bytes unless the queue has \
+                one of its own; run `ordersystem migrate-queues` to move it to the new topology
+                """,
+                metadata: ["queue": "\(self.queue)", "size": "\(size)", "reason": "\(reason)"])
+        }
+        await self.settle(entry.delivery, what: "reject (body too large)") { try await $0.reject(requeue: false) }
+    }
 
     private static func remove(_ deliveries: [Delivery], from state: inout State) throws -> [Entry] {
         var seen = Set<UInt64>()

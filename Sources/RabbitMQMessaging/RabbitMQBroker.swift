@@ -28,6 +28,14 @@
 // - Retry and dead-letter publish a copy (persistent, confirmed) to the dlx with key `q.retry.<level>` (with
 //   `x-retry-count` one higher) or `q.dlq` (with `x-death-reason`), then ack the original: at least once, a crash in
 //   between delivers the original again.
+// - Bodies over `maximumBodySize` (`AMQP_MAX_BODY`): the client drops them frame by frame as they arrive
+//   (`AMQPClient.consume(maxBodySize:)`), so a delivery comes with an empty body and `Delivery.oversizedBody`. With
+//   no body there is no copy to publish: dead-lettering it rejects it without requeue, and the queue's own
+//   `x-dead-letter-exchange` moves the original, body and all, to `q.dlq` (with RabbitMQ's `x-death` record, not our
+//   `x-death-reason`; the reason is logged). A main queue adopted in the conflict mode (the original's, declared
+//   without those arguments) has no dead-letter exchange, so RabbitMQ drops the rejected message: that is logged as
+//   an error naming the queue and the size, and still done, since keeping it would mean buffering the body or
+//   redelivering it forever.
 //
 // Differences from the embedded broker (RabbitMQ's own behaviour)
 // - A message back from a retry queue has routing key `q` (RabbitMQ's dead-lettering replaces it), not the key it
@@ -70,14 +78,31 @@ public final class RabbitMQBroker: MessageBroker {
     struct QueueInfo: Sendable {
         var retryLevels: Int
         var deadLetterExchange: String
+        /// Whether the queue was declared with our dead-letter arguments, so a rejected message reaches `q.dlq`;
+        /// false for a main queue adopted in the conflict mode.
+        var deadLettersRejected = true
     }
+
+    /// The largest body a consumer takes, in bytes; `nil`: any size.
+    let maximumBodySize: Int?
+    /// How long a publish waits for its confirm (`PUBLISH_CONFIRM_TIMEOUT`); then it fails, to be retried.
+    let confirmTimeout: Duration
 
     /// Creates the broker on `client`; the caller runs the client (`run()`) for as long as the broker is used.
     /// - Parameters:
     ///   - client: a recovering AMQP client, e.g. from `AMQPConnectionConfiguration(url: RABBITMQ_URL)`.
+    ///   - maximumBodySize: the largest body a consumer takes, in bytes (`AMQP_MAX_BODY`); a larger one is dropped
+    ///     as it arrives and the delivery comes with ``Delivery/oversizedBody`` (see the mapping at the top of this
+    ///     file). `nil`: any size the broker accepts.
+    ///   - confirmTimeout: how long ``publish(_:)`` waits for the broker's confirms; a publish not confirmed by
+    ///     then fails (`PUBLISH_CONFIRM_TIMEOUT`).
     ///   - logger: for topology conflicts and stale settles.
-    public init(client: AMQPClient, logger: Logger) {
+    public init(
+        client: AMQPClient, maximumBodySize: Int? = nil, confirmTimeout: Duration = .seconds(10), logger: Logger
+    ) {
         self.client = client
+        self.maximumBodySize = maximumBodySize.map { max($0, 0) }
+        self.confirmTimeout = confirmTimeout
         self.logger = logger
     }
 
@@ -108,6 +133,7 @@ public final class RabbitMQBroker: MessageBroker {
                 try await self.client.bindQueue(queue: queue.name, exchange: dlx, routingKey: queue.name)
             } else {
                 conflicts.append(queue.name)
+                self.registry.withLock { $0.queues[queue.name]?.deadLettersRejected = false }
                 // The existing queue (the original's) still gets the bindings: events keep reaching it, and a retry
                 // comes back to it through the dead-letter exchange instead of being dropped at an unbound key.
                 // Bound on a throwaway channel, not recorded: a recorded binding to a queue that `migrate-queues`
@@ -171,7 +197,7 @@ public final class RabbitMQBroker: MessageBroker {
             } catch let error as AMQPError where error.replyCode == 404 {
                 missing[exchange] = .unroutable(reason: "exchange \(exchange) does not exist")
             } catch {
-                missing[exchange] = .failed(reason: "cannot check exchange \(exchange): \(error)")
+                missing[exchange] = .unavailable(reason: "cannot check exchange \(exchange): \(error)")
             }
         }
         var outcomes = [PublishOutcome?](repeating: nil, count: messages.count)
@@ -190,7 +216,7 @@ public final class RabbitMQBroker: MessageBroker {
             }
         }
         if !toSend.isEmpty {
-            let results = await self.client.publishBatch(toSend.map(\.message))
+            let results = await self.client.publishBatch(toSend.map(\.message), confirmTimeout: self.confirmTimeout)
             for ((index, sent), result) in zip(toSend, results) {
                 switch result {
                 case .success: outcomes[index] = .confirmed
@@ -201,11 +227,19 @@ public final class RabbitMQBroker: MessageBroker {
                     // client opens a new one). Forgotten, so the next publish checks it passively first.
                     _ = self.registry.withLock { $0.knownExchanges.remove(sent.exchange) }
                     outcomes[index] = .unroutable(reason: "\(error)")
+                case .failure(let error) where Self.isUnavailability(error):
+                    outcomes[index] = .unavailable(reason: "\(error)")
                 case .failure(let error): outcomes[index] = .failed(reason: "\(error)")
                 }
             }
         }
         return outcomes.map { $0 ?? .failed(reason: "not published") }
+    }
+
+    /// Failures that say the broker could take nothing just now, not that it refused this message: the connection
+    /// is down or was closed, publishing is blocked by an alarm, or no confirm came in time.
+    static func isUnavailability(_ error: AMQPError) -> Bool {
+        [.connectionClosed, .brokerClosedConnection, .channelClosed, .timeout, .blocked].contains(error.code)
     }
 
     /// Starts a consumer of `queue` on its own channel with `prefetch` (clamped to 1...65,535) unacknowledged

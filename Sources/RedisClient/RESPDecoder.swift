@@ -12,18 +12,23 @@ public struct RESPLimits: Sendable, Hashable {
     public var maximumLineLength: Int
     /// The most elements an array may declare (default 16 Mi).
     public var maximumArrayCount: Int
+    /// The most bytes one reply may take while it is still arriving (default 1 GiB). The other limits bound each
+    /// part; this bounds their product, e.g. an array of many bulk strings each under ``maximumBulkLength``.
+    public var maximumReplyLength: Int
 
     /// Creates limits; the defaults suit Redis.
     public init(
         maximumBulkLength: Int = 512 * 1024 * 1024,
         maximumDepth: Int = 32,
         maximumLineLength: Int = 64 * 1024,
-        maximumArrayCount: Int = 16 * 1024 * 1024
+        maximumArrayCount: Int = 16 * 1024 * 1024,
+        maximumReplyLength: Int = 1024 * 1024 * 1024
     ) {
         self.maximumBulkLength = maximumBulkLength
         self.maximumDepth = maximumDepth
         self.maximumLineLength = maximumLineLength
         self.maximumArrayCount = maximumArrayCount
+        self.maximumReplyLength = maximumReplyLength
     }
 }
 
@@ -67,7 +72,19 @@ public struct RESPParser: Sendable {
             var count = 0
             while count < maximumCount {
                 do throws(RedisError) {
-                    guard let value = try scanner.value(depth: 0) else { break }
+                    guard let value = try scanner.value(depth: 0) else {
+                        // The bytes after the last complete value are one reply still arriving.
+                        let pending = bytes.count - consumed
+                        if pending > limits.maximumReplyLength {
+                            return (
+                                consumed,
+                                .protocolError(
+                                    "a reply of more than \(limits.maximumReplyLength) bytes exceeds the limit "
+                                        + "(\(pending) bytes received and not complete)")
+                            )
+                        }
+                        break
+                    }
                     consumed = scanner.position
                     count += 1
                     body(value)

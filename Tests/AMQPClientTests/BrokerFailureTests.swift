@@ -103,4 +103,46 @@ final class BrokerFailureTests: XCTestCase {
         runner.cancel()
         _ = try? await runner.value
     }
+
+    /// A memory alarm blocks publishing: a publish already sent is answered by the confirm deadline instead of
+    /// waiting for the alarm to clear, the next ones fail at once without being written (`connection.blocked`),
+    /// and publishing works again once the alarm clears.
+    func testAMemoryAlarmFailsPublishesByTheirDeadlineThenAtOnceAndClears() async throws {
+        _ = try TestEnvironment.rabbitMQURL()
+        let broker = try ThrowawayBroker()
+        defer { broker.down() }
+        let client = AMQPClient(configuration: try AMQPConnectionConfiguration(url: broker.url), logger: TestEnvironment.logger)
+        let runner = Task { try await client.run() }
+        defer { runner.cancel() }
+        try await client.waitUntilConnected(timeout: .seconds(10))
+        try await client.declareQueue(name: "alarm.q", durable: true)
+        let message = AMQPOutboundMessage(body: ByteBuffer(string: "x"), exchange: "", routingKey: "alarm.q", mandatory: true)
+        let before = await client.publishBatch([message], confirmTimeout: .seconds(2))
+        XCTAssertNoThrow(try before[0].get())
+
+        try broker.rabbitmqctl("set_vm_memory_high_watermark", "0.0000001")
+        // The broker blocks a connection when it publishes during the alarm; until then a publish is sent and its
+        // confirm never comes: the deadline answers it.
+        var codes: [AMQPError.Code] = []
+        let blocked = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            let started = ContinuousClock.now
+            let result = await client.publishBatch([message], confirmTimeout: .seconds(2))
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "answered by the deadline")
+            guard case .failure(let error) = result[0] else { return false }
+            codes.append(error.code)
+            return error.code == .blocked
+        }
+        XCTAssertTrue(blocked, "\(codes)")
+        XCTAssertTrue(codes.allSatisfy { $0 == .timeout || $0 == .blocked }, "\(codes)")
+        let started = ContinuousClock.now
+        let refused = await client.publishBatch([message, message], confirmTimeout: .seconds(2))
+        XCTAssertLessThan(ContinuousClock.now - started, .milliseconds(500), "refused at once while blocked")
+        XCTAssertEqual(refused.compactMap { try? $0.get() }.count, 0)
+
+        try broker.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+        let flows = await eventually(timeout: .seconds(30), interval: .milliseconds(200)) {
+            (try? await client.publishBatch([message], confirmTimeout: .seconds(2))[0].get()) != nil
+        }
+        XCTAssertTrue(flows, "publishing works again once the alarm clears")
+    }
 }

@@ -164,14 +164,15 @@ final class ChannelStateMachineTests: XCTestCase {
         return machine
     }
 
-    /// An open channel with consumer `c1` on queue `q` registered, and the stream its deliveries go to.
+    /// An open channel with consumer `c1` on queue `q` registered (taking bodies up to `maxBodySize`), and the
+    /// stream its deliveries go to.
     private func consumingChannel(
-        outcome: inout Outcome
+        maxBodySize: UInt64? = nil, outcome: inout Outcome
     ) async throws -> (AMQPChannelStateMachine, AsyncThrowingStream<AMQPIncomingMessage, any Error>) {
         var machine = try await self.openChannel(outcome: &outcome)
         let (stream, continuation) = AsyncThrowingStream<AMQPIncomingMessage, any Error>.makeStream()
         let consume = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
-        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], continuation: continuation, promise: consume), into: &outcome)
+        self.perform(machine.consume(queue: "q", consumerTag: "c1", noAck: false, exclusive: false, arguments: [:], maxBodySize: maxBodySize, continuation: continuation, promise: consume), into: &outcome)
         self.perform(machine.frameReceived(.method(channel: 1, .basicConsumeOk(consumerTag: "c1"))), into: &outcome)
         _ = try await consume.futureResult.get()
         return (machine, stream)
@@ -298,6 +299,63 @@ final class ChannelStateMachineTests: XCTestCase {
         self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "gone", deliveryTag: 9, redelivered: false, exchange: "", routingKey: "q"))), into: &outcome)
         self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 0, properties: .init()))), into: &outcome)
         XCTAssertEqual(outcome.sent.last, .method(channel: 1, .basicReject(deliveryTag: 9, requeue: true)))
+    }
+
+    // MARK: bodies over the consumer's limit
+
+    /// A body over the consumer's `maxBodySize` is counted frame by frame and never kept: the delivery comes with an
+    /// empty body, its properties and the announced size, so it can still be settled; the next delivery, and one
+    /// exactly at the limit, come whole.
+    func testABodyOverTheConsumersLimitIsDroppedAcrossItsFramesAndTheDeliveryIsMarked() async throws {
+        var outcome = Outcome()
+        var (machine, _) = try await self.consumingChannel(maxBodySize: 8, outcome: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 1, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 20, properties: .init(messageID: "big")))), into: &outcome)
+        for part in ["01234567", "89abcdef"] {
+            self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: part))), into: &outcome)
+            XCTAssertTrue(outcome.delivered.isEmpty, "nothing is yielded before the last frame")
+        }
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "ghij"))), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 2, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 3, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "abc"))), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 3, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 8, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "12345678"))), into: &outcome)
+
+        XCTAssertNil(outcome.connectionError)
+        XCTAssertEqual(outcome.delivered.map(\.deliveryTag), [1, 2, 3])
+        XCTAssertEqual(outcome.delivered.map { String(buffer: $0.body) }, ["", "abc", "12345678"])
+        XCTAssertEqual(outcome.delivered.map(\.oversizedBodySize), [20, nil, nil])
+        XCTAssertEqual(outcome.delivered.first?.properties.messageID, "big")
+    }
+
+    /// Dropping a body still checks the frames: one that runs past the announced size is a protocol error.
+    func testADroppedBodyOverrunningItsAnnouncedSizeIsStillAProtocolError() async throws {
+        var outcome = Outcome()
+        var (machine, _) = try await self.consumingChannel(maxBodySize: 4, outcome: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicDeliver(consumerTag: "c1", deliveryTag: 1, redelivered: false, exchange: "e", routingKey: "k"))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 10, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "01234567"))), into: &outcome)
+        XCTAssertNil(outcome.connectionError)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "89abcdef"))), into: &outcome)
+        XCTAssertEqual(outcome.connectionError?.code, .protocolError)
+        XCTAssertTrue(outcome.delivered.isEmpty)
+    }
+
+    /// The limit is the consumer's: `basic.get` (what `replay-dlq` and `migrate-queues` move messages with) keeps
+    /// every body.
+    func testTheLimitBelongsToTheConsumerAndGetKeepsLargeBodies() async throws {
+        var outcome = Outcome()
+        var (machine, _) = try await self.consumingChannel(maxBodySize: 2, outcome: &outcome)
+        let get = self.eventLoop.makePromise(of: AMQPRPCResponse.self)
+        self.perform(machine.rpc(.basicGet(queue: "q", noAck: false), promise: get), into: &outcome)
+        self.perform(machine.frameReceived(.method(channel: 1, .basicGetOk(deliveryTag: 1, redelivered: false, exchange: "", routingKey: "q", messageCount: 0))), into: &outcome)
+        self.perform(machine.frameReceived(.header(channel: 1, AMQPContentHeader(bodySize: 5, properties: .init()))), into: &outcome)
+        self.perform(machine.frameReceived(.body(channel: 1, ByteBuffer(string: "hello"))), into: &outcome)
+        guard case .message(let message) = try await get.futureResult.get() else { return XCTFail() }
+        XCTAssertEqual(String(buffer: message.body), "hello")
+        XCTAssertNil(message.oversizedBodySize)
     }
 
     func testGetOkAndGetEmptyAnswerGet() async throws {

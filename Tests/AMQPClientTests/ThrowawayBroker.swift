@@ -14,6 +14,7 @@ import Darwin
 final class ThrowawayBroker: @unchecked Sendable {
     let directory: String
     let port: Int
+    private let node: String
     private let script: String
 
     /// The repository root, from this file's real path (the test folder may be reached through a symlink).
@@ -30,6 +31,7 @@ final class ThrowawayBroker: @unchecked Sendable {
         let ports = try Self.freePorts(6)
         self.port = ports[0]
         let node = "amqptest\(UInt32.random(in: 0...UInt32.max))@localhost"
+        self.node = node
         try self.stack(
             "--dir", self.directory, "--rabbitmq-port", "\(ports[0])", "--rabbitmq-management-port", "\(ports[1])",
             "--rabbitmq-dist-port", "\(ports[2])", "--mariadb-port", "\(ports[3])", "--redis-port", "\(ports[4])",
@@ -39,6 +41,11 @@ final class ThrowawayBroker: @unchecked Sendable {
     var url: String { "amqp://guest:guest@127.0.0.1:\(self.port)/" }
 
     func kill() throws { try self.stack("--dir", self.directory, "kill", "rabbitmq") }
+
+    /// Runs `rabbitmqctl` against this broker (e.g. `set_vm_memory_high_watermark` to raise a memory alarm).
+    func rabbitmqctl(_ arguments: String...) throws {
+        try self.stack(["--dir", self.directory, "--rabbitmq-node", self.node, "rabbitmqctl"] + arguments)
+    }
     func start() throws { try self.stack("--dir", self.directory, "start", "rabbitmq") }
 
     /// Freezes (SIGSTOP) or thaws (SIGCONT) the broker's processes: the socket stays open, nothing answers.
@@ -62,6 +69,10 @@ final class ThrowawayBroker: @unchecked Sendable {
     /// Runs `scripts/stack` with posix_spawn and waitpid (Foundation's `Process` did not reap it reliably here),
     /// its output in a file, not a pipe: the broker daemon inherits the descriptors and would hold a pipe open.
     private func stack(_ arguments: String...) throws {
+        try self.stack(arguments)
+    }
+
+    private func stack(_ arguments: [String]) throws {
         let logPath = NSTemporaryDirectory() + "amqp-stack-\(UInt32.random(in: 0...UInt32.max)).log"
         defer { try? FileManager.default.removeItem(atPath: logPath) }
         var actions = posix_spawn_file_actions_t()

@@ -106,4 +106,50 @@ final class QueueConsumerServiceTests: XCTestCase {
         XCTAssertLessThanOrEqual(sizes.max() ?? 0, 4, "no batch above the limit: \(sizes)")
         XCTAssertGreaterThan(sizes.filter { $0 == 4 }.count, 1, "full batches while more were prefetched: \(sizes)")
     }
+
+    /// The embedded broker applies `AMQP_MAX_BODY` when it hands messages out, as RabbitMQ's client does: the
+    /// oversized delivery comes without its body, never reaches the handler, and is dead-lettered with the reason,
+    /// its stored body intact; one warning and one count each.
+    func testADeliveryOverTheBodyLimitIsDeadLetteredWithItsReasonAndNeverReachesTheHandler() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let broker = try await TestBroker.open(path: directory.file("broker.sqlite"), maximumBodySize: 16)
+        try await broker.broker.declare(BrokerTopology(
+            exchange: "orders", deadLetterExchange: "orders.dlx",
+            queues: [.init(name: "work", bindingKeys: ["order.created"], retryDelays: [])]
+        ))
+        let bodies = ["1", String(repeating: "x", count: 100), "2"]
+        let outcomes = await broker.broker.publish(bodies.enumerated().map { index, body in
+            OutgoingMessage(
+                exchange: "orders", routingKey: "order.created", body: Array(body.utf8),
+                properties: MessageProperties(contentType: "text/plain", messageID: "m-\(index)")
+            )
+        })
+        XCTAssertEqual(outcomes, [.confirmed, .confirmed, .confirmed])
+        let handler = GatedHandler()
+        handler.gate.open()
+        let registry = ServiceMetrics()
+        let logs = LogRecorder()
+        let service = QueueConsumerService(
+            broker: broker.broker, queue: "work", prefetch: 10, handler: handler,
+            oversizedBodies: registry.counter("events_dead_lettered_total", [("queue", "work"), ("reason", "body_too_large")]),
+            logger: logs.logger("consumer")
+        )
+
+        let done = try await withRunning(service) {
+            await eventually { handler.batches.withLock { $0.flatMap { $0 } } == [1, 2] }
+        }
+
+        XCTAssertTrue(done, "the handler got the others: \(handler.batches.withLock { $0 })")
+        let dead = try await broker.broker.peek(queue: "work.dlq", limit: 10)
+        await broker.close()
+        XCTAssertEqual(dead.map { String(decoding: $0.body, as: UTF8.self) }, [bodies[1]], "stored body kept")
+        XCTAssertEqual(dead.first?.properties.headers[MessageHeaders.deathReason], "body of 100 bytes exceeds AMQP_MAX_BODY (16)")
+        XCTAssertTrue(
+            String(decoding: registry.render(), as: UTF8.self)
+                .contains("events_dead_lettered_total{queue=\"work\",reason=\"body_too_large\"} 1"))
+        let warnings = logs.all.filter { $0.contains("message dead-lettered") }
+        XCTAssertEqual(warnings.count, 1, "\(warnings)")
+        XCTAssertTrue(warnings.first?.contains("\"size\": 100") == true && warnings.first?.contains("\"limit\": 16") == true, "\(warnings)")
+    }
 }

@@ -37,6 +37,19 @@ final class AuthenticationTests: XCTestCase {
         XCTAssertEqual(handshake.authPluginName, "mysql_native_password")
     }
 
+    /// The handshake response announces the packet limit the client enforces (bytes 4 to 8 of the response).
+    func testTheHandshakeResponseAnnouncesTheConfiguredPacketLimit() throws {
+        var configuration = MySQLConfiguration(host: "db", username: "orderuser", password: "orderpass")
+        configuration.maximumPacketSize = 1 << 20
+        configuration.tls.mode = .disabled
+        var machine = MySQLAuthenticationStateMachine(configuration: configuration)
+        let handshake = try MySQLHandshakeV10(payload: Fixture.buffer(Fixture.mariaDBHandshake))
+        guard case .send(let response, _) = machine.handshakeReceived(handshake, sequenceID: 0) else {
+            return XCTFail("expected the handshake response")
+        }
+        XCTAssertEqual(response.getInteger(at: response.readerIndex + 4, endianness: .little, as: UInt32.self), 1 << 20)
+    }
+
     func testHandshakeOfOtherProtocolVersionIsRejected() {
         XCTAssertThrowsError(try MySQLHandshakeV10(payload: Fixture.buffer("09 352e3000"))) { error in
             XCTAssertEqual((error as? MySQLError)?.code, .protocolError)

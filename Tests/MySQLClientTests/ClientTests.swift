@@ -10,10 +10,11 @@ import XCTest
 final class ClientTests: XCTestCase {
     /// Runs `body` with a client whose pool is running, then shuts the pool down.
     private func withClient<Result: Sendable>(
-        maximumConnections: Int = 8, queryTimeout: Duration? = .seconds(20),
+        maximumConnections: Int = 8, queryTimeout: Duration? = .seconds(20), maximumPacketSize: Int? = nil,
         _ body: @escaping @Sendable (MySQLClient) async throws -> Result
     ) async throws -> Result {
         var configuration = try TestServer.configuration(queryTimeout: queryTimeout)
+        if let maximumPacketSize { configuration.maximumPacketSize = maximumPacketSize }
         configuration.pool = .init(minimumConnections: 0, maximumConnections: maximumConnections,
                                    keepAliveFrequency: .seconds(1))
         let client = MySQLClient(configuration: configuration, logger: TestServer.logger)
@@ -136,6 +137,30 @@ final class ClientTests: XCTestCase {
                 XCTAssertEqual(error.code, .timeout)
             }
             XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
+            let value = try await client.query("SELECT 7 AS n").rows[0].decode(Int.self, column: "n")
+            XCTAssertEqual(value, 7)
+        }
+    }
+
+    /// A reply over `maximumPacketSize` (here a 2 MiB row against a 1 MiB limit; the server's own
+    /// max_allowed_packet is larger) fails its statement with `packetTooLarge`, naming size and limit, and closes that
+    /// connection; the pool opens another and the next statement succeeds.
+    func testAReplyOverThePacketLimitFailsClearlyAndThePoolReplacesTheConnection() async throws {
+        try await self.withClient(maximumConnections: 1, maximumPacketSize: 1 << 20) { client in
+            let first = try await client.query("SELECT CONNECTION_ID() AS c").rows[0].decode(UInt64.self, column: "c")
+            let under = try await client.query("SELECT LENGTH(REPEAT('a', 1000000)) AS n, REPEAT('a', 1000000) AS v")
+            XCTAssertEqual(try under.rows[0].decode(Int.self, column: "n"), 1_000_000, "under the limit: served")
+            do {
+                try await client.query("SELECT REPEAT('a', 2097152) AS v")
+                XCTFail("expected packetTooLarge")
+            } catch let error as MySQLError {
+                XCTAssertEqual(error.code, .packetTooLarge, "\(error)")
+                XCTAssertTrue(error.message.contains("over the limit of 1048576 bytes"), "\(error)")
+                XCTAssertTrue(error.message.contains("at least 20971"), "the size the server announced: \(error)")
+                XCTAssertFalse(error.isTransient)
+            }
+            let second = try await client.query("SELECT CONNECTION_ID() AS c").rows[0].decode(UInt64.self, column: "c")
+            XCTAssertNotEqual(second, first, "the connection that got the packet was closed and replaced")
             let value = try await client.query("SELECT 7 AS n").rows[0].decode(Int.self, column: "n")
             XCTAssertEqual(value, 7)
         }

@@ -249,7 +249,26 @@ final class CommandStateMachineTests: XCTestCase {
         var machine = self.readyMachine()
         _ = machine.startCommand(.ping)
         let actions = machine.connectionClosed()
-        guard case .failCommand(let error) = actions.first else { return XCTFail("\(actions)") }
+        guard let error = Self.commandFailure(in: actions) else { return XCTFail("\(actions)") }
         XCTAssertEqual(error.code, .connectionClosed)
+    }
+
+    /// A reply over the packet limit fails the running command with that error, not as a lost connection (which
+    /// callers may retry), and the connection is closed before anyone is told, so the pool never leases it again.
+    func testAPacketOverTheLimitFailsTheRunningCommandWithItsOwnCodeAfterClosing() {
+        var machine = self.readyMachine()
+        _ = machine.startCommand(.ping)
+        let tooLarge = MySQLPacketDecoder.tooLarge(atLeast: 2_000_000, limit: 1 << 20)
+        let actions = machine.connectionClosed(error: tooLarge)
+        guard case .close = actions.first else { return XCTFail("close first: \(actions)") }
+        XCTAssertEqual(Self.commandFailure(in: actions), tooLarge)
+        XCTAssertTrue(machine.isClosed)
+    }
+
+    private static func commandFailure(in actions: [MySQLConnectionStateMachine.Action]) -> MySQLError? {
+        for action in actions {
+            if case .failCommand(let error) = action { return error }
+        }
+        return nil
     }
 }

@@ -78,7 +78,22 @@ final class PacketTests: XCTestCase {
         var decoder = MySQLPacketDecoder(maximumPayloadLength: 10)
         var buffer = Fixture.buffer("0b0000 00 0102030405060708090a0b")
         XCTAssertThrowsError(try decoder.next(from: &buffer)) { error in
-            XCTAssertEqual((error as? MySQLError)?.code, .protocolError)
+            XCTAssertEqual((error as? MySQLError)?.code, .packetTooLarge)
+            XCTAssertFalse((error as? MySQLError)?.isTransient ?? true, "the same statement gets the same reply")
+            XCTAssertTrue("\(error)".contains("at least 11 bytes, over the limit of 10 bytes"), "\(error)")
+        }
+        // Exactly the limit is a packet like any other.
+        var atLimit = Fixture.buffer("0a0000 00 0102030405060708090a")
+        XCTAssertEqual(try decoder.next(from: &atLimit)?.payload.readableBytes, 10)
+    }
+
+    /// The header alone decides: a packet over the limit is refused before its payload is waited for, so the client
+    /// never buffers it (here the 16 MB part announced has not arrived at all).
+    func testDecoderRefusesAnOversizedPacketFromItsHeaderAlone() {
+        var decoder = MySQLPacketDecoder(maximumPayloadLength: 1 << 20)
+        var buffer = Fixture.buffer("ffffff 01")
+        XCTAssertThrowsError(try decoder.next(from: &buffer)) { error in
+            XCTAssertEqual((error as? MySQLError)?.code, .packetTooLarge)
         }
     }
 

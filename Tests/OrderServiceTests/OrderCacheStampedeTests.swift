@@ -15,7 +15,7 @@ import TestSupport
 import XCTest
 
 /// Counts `order(id:)` reads and holds each one until `release` returns, so concurrent misses overlap.
-final class CountingOrderStore: OrderStore {
+final class CountingOrderStore: WrappingOrderStore {
     let wrapped: SQLiteOrderStore
     private let reads = Atomic<Int>(0)
     private let release: @Sendable () async -> Void
@@ -26,29 +26,11 @@ final class CountingOrderStore: OrderStore {
     }
     var orderReads: Int { self.reads.load(ordering: .relaxed) }
 
-    func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
-        try await self.wrapped.create(order, event: event, idempotency: idempotency)
-    }
-    func create(batch: [NewOrder]) async throws { try await self.wrapped.create(batch: batch) }
-    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int {
-        try await self.wrapped.purgeIdempotencyKeys(before: cutoff)
-    }
     func order(id: String) async throws -> Order? {
         self.reads.add(1, ordering: .relaxed)
         await self.release()
         return try await self.wrapped.order(id: id)
     }
-    func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
-    func orders(limit: Int, before: String) async throws -> [Order]? { try await self.wrapped.orders(limit: limit, before: before) }
-    func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
-        try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
-    }
-    func outboxBacklog() async throws -> OutboxBacklog { try await self.wrapped.outboxBacklog() }
-    func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int {
-        try await self.wrapped.purgePublishedEvents(before: cutoff)
-    }
-    func checkHealth() async throws { try await self.wrapped.checkHealth() }
-    func close() async { await self.wrapped.close() }
 }
 
 final class OrderCacheStampedeTests: XCTestCase, @unchecked Sendable {

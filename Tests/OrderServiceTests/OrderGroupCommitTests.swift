@@ -15,7 +15,7 @@ import XCTest
 
 /// A store whose batch writes are counted, can be held (so concurrent requests pile up behind them), and can be
 /// made to fail.
-final class BatchRecordingStore: OrderStore {
+final class BatchRecordingStore: WrappingOrderStore {
     let wrapped: SQLiteOrderStore
     let batches = Mutex<[Int]>([])
     let failing = Atomic<Bool>(false)
@@ -30,20 +30,6 @@ final class BatchRecordingStore: OrderStore {
         if self.failing.load(ordering: .relaxed) { throw TestFailure("the database is gone") }
         try await self.wrapped.create(batch: batch)
     }
-    func create(_ order: Order, event: OutboxEvent, idempotency: IdempotencyClaim?) async throws -> OrderCreation {
-        try await self.wrapped.create(order, event: event, idempotency: idempotency)
-    }
-    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws -> Int { try await self.wrapped.purgeIdempotencyKeys(before: cutoff) }
-    func order(id: String) async throws -> Order? { try await self.wrapped.order(id: id) }
-    func orders(limit: Int, offset: Int) async throws -> [Order] { try await self.wrapped.orders(limit: limit, offset: offset) }
-    func orders(limit: Int, before: String) async throws -> [Order]? { try await self.wrapped.orders(limit: limit, before: before) }
-    func relayPendingEvents(limit: Int, publish: ([OutboxEvent]) async -> [Int64]) async throws -> OutboxRelayBatch {
-        try await self.wrapped.relayPendingEvents(limit: limit, publish: publish)
-    }
-    func outboxBacklog() async throws -> OutboxBacklog { try await self.wrapped.outboxBacklog() }
-    func purgePublishedEvents(before cutoff: Timestamp) async throws -> Int { try await self.wrapped.purgePublishedEvents(before: cutoff) }
-    func checkHealth() async throws { try await self.wrapped.checkHealth() }
-    func close() async { await self.wrapped.close() }
 }
 
 final class OrderGroupCommitTests: XCTestCase {

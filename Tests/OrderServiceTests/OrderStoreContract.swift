@@ -78,39 +78,100 @@ struct OrderStoreContract {
         XCTAssertNil(unknown)
     }
 
+    /// Claims every due event now, as a relay with no hand-off window would, leased for a minute.
+    func claimDue(limit: Int = 100, at now: Timestamp = .now()) async throws -> [OutboxEvent] {
+        try await self.store.claimDueEvents(
+            limit: limit, createdBefore: now.adding(seconds: 1), now: now, leaseUntil: now.adding(seconds: 60)
+        )
+    }
+
     func relayClaimsOldestFirstAndMarksOnlyConfirmedEvents() async throws {
         var orders: [Order] = []
         for index in 0..<5 { orders.append(try await self.createOrder(index)) }
         let backlog = try await self.store.outboxBacklog()
         XCTAssertEqual(backlog.pending, 5)
+        XCTAssertEqual(backlog.parked, 0)
         XCTAssertNotNil(backlog.oldestCreatedAt)
 
-        var firstClaim: [OutboxEvent] = []
-        let first = try await self.store.relayPendingEvents(limit: 3) { events in
-            firstClaim = events
-            return events.prefix(2).map(\.sequence)  // the broker confirmed two of three
-        }
-        XCTAssertEqual(first, OutboxRelayBatch(claimed: 3, published: 2))
+        let firstClaim = try await self.claimDue(limit: 3)
         XCTAssertEqual(firstClaim.map(\.aggregateID), orders.prefix(3).map(\.id), "creation order")
+        XCTAssertEqual(firstClaim.map(\.attempts), [0, 0, 0])
         let decoded = try OrderCreatedEvent.decode(firstClaim[0].payload)
         XCTAssertEqual(decoded.orderID, orders[0].id)
+        // The broker confirmed two of three; the third is released for the next round.
+        try await self.store.markPublished(eventIDs: firstClaim.prefix(2).map(\.eventID), at: .now())
         let after = try await self.store.outboxBacklog()
         XCTAssertEqual(after.pending, 3)
 
-        var secondClaim: [OutboxEvent] = []
-        _ = try await self.store.relayPendingEvents(limit: 10) { events in
-            secondClaim = events
-            return events.map(\.sequence)
-        }
-        XCTAssertEqual(secondClaim.map(\.aggregateID), [orders[2].id, orders[3].id, orders[4].id])
+        let secondClaim = try await self.claimDue(limit: 10)
+        XCTAssertEqual(secondClaim.map(\.aggregateID), [orders[3].id, orders[4].id], "the third is leased: not claimed again")
+        try await self.store.releaseEvents(eventIDs: [firstClaim[2].eventID], dueAt: .now())
+        let thirdClaim = try await self.claimDue(limit: 10)
+        XCTAssertEqual(thirdClaim.map(\.aggregateID), [orders[2].id], "a released event is due again")
+        try await self.store.markPublished(eventIDs: (secondClaim + thirdClaim).map(\.eventID), at: .now())
         let drained = try await self.store.outboxBacklog()
         XCTAssertEqual(drained.pending, 0)
         XCTAssertNil(drained.oldestCreatedAt)
+        let none = try await self.claimDue()
+        XCTAssertEqual(none, [], "published events are never claimed")
+    }
+
+    /// Events younger than the hand-off window belong to the instance that stored them; a lease that has run out
+    /// makes an event due again (its relay died while publishing).
+    func youngEventsWaitForTheWindowAndExpiredLeasesAreDue() async throws {
+        let now = Timestamp.now()
+        try await self.createOrder(0, at: now)
+        let young = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: now.adding(seconds: -10), now: now, leaseUntil: now.adding(seconds: 30)
+        )
+        XCTAssertEqual(young, [])
+        let claimed = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: now.adding(seconds: 1), now: now, leaseUntil: now.adding(seconds: 30)
+        )
+        XCTAssertEqual(claimed.count, 1)
+        let leased = try await self.claimDue(at: now.adding(seconds: 29))
+        XCTAssertEqual(leased, [])
+        let expired = try await self.claimDue(at: now.adding(seconds: 31))
+        XCTAssertEqual(expired.map(\.eventID), claimed.map(\.eventID))
+    }
+
+    /// A failed event is set aside until its retry time with its attempts counted; a parked one is never claimed,
+    /// is counted apart from the pending ones, and is due again once unparked.
+    func failedEventsAreSetAsideOrParkedAndUnparked() async throws {
+        for index in 0..<3 { try await self.createOrder(index) }
+        let events = try await self.claimDue()
+        XCTAssertEqual(events.count, 3)
+        let now = Timestamp.now()
+        try await self.store.setAside(
+            [
+                OutboxFailure(eventID: events[0].eventID, attempts: 3, retryAt: now.adding(seconds: -1), reason: "nack"),
+                OutboxFailure(eventID: events[1].eventID, attempts: 1, retryAt: now.adding(seconds: 60), reason: "nack"),
+                OutboxFailure(eventID: events[2].eventID, attempts: 10, retryAt: nil, reason: String(repeating: "x", count: 600)),
+            ],
+            at: now
+        )
+        let backlog = try await self.store.outboxBacklog()
+        XCTAssertEqual(backlog.pending, 2)
+        XCTAssertEqual(backlog.parked, 1)
+        let due = try await self.claimDue(at: now)
+        XCTAssertEqual(due.map(\.eventID), [events[0].eventID], "only the one whose retry time has come")
+        XCTAssertEqual(due.first?.attempts, 3, "attempts are kept")
+        let later = try await self.claimDue(at: now.adding(seconds: 120))
+        XCTAssertEqual(later.map(\.eventID), [events[0].eventID, events[1].eventID], "never the parked one")
+
+        let unparked = try await self.store.unparkEvents()
+        XCTAssertEqual(unparked, 1)
+        let again = try await self.claimDue(at: now.adding(seconds: 240))
+        XCTAssertEqual(again.map(\.eventID), events.map(\.eventID))
+        XCTAssertEqual(again.last?.attempts, 0, "unparking starts its count again")
+        let none = try await self.store.unparkEvents()
+        XCTAssertEqual(none, 0)
     }
 
     func publishedEventsArePurgedAfterTheCutoffOnly() async throws {
         for index in 0..<3 { try await self.createOrder(index) }
-        _ = try await self.store.relayPendingEvents(limit: 2) { $0.map(\.sequence) }
+        let claimed = try await self.claimDue(limit: 2)
+        try await self.store.markPublished(eventIDs: claimed.map(\.eventID), at: .now())
         let none = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: -3600))
         XCTAssertEqual(none, 0)
         let purged = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 5))
@@ -118,8 +179,6 @@ struct OrderStoreContract {
         let backlog = try await self.store.outboxBacklog()
         XCTAssertEqual(backlog.pending, 1)
     }
-
-    // MARK: Idempotency keys
 
     func makeOrder(_ customer: String = "customer-1", cents: Int64 = 9990, at createdAt: Timestamp = .now()) -> (Order, OutboxEvent) {
         let order = Order(
@@ -214,11 +273,7 @@ struct OrderStoreContract {
         let newest = try await self.store.orders(limit: 100, offset: 0)
         XCTAssertEqual(newest.count, 100)
         XCTAssertEqual(newest.first?.id, entries.last?.order.id)
-        var claimed: [OutboxEvent] = []
-        _ = try await self.store.relayPendingEvents(limit: 200) { events in
-            claimed = events
-            return []
-        }
+        let claimed = try await self.claimDue(limit: 200)
         XCTAssertEqual(claimed.map(\.eventID), entries.map(\.event.eventID), "every event, in the batch's order")
         XCTAssertEqual(claimed.first?.payload, entries.first?.event.payload)
     }
@@ -264,6 +319,12 @@ final class SQLiteOrderStoreTests: XCTestCase {
     func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
         try await self.withStore { try await $0.publishedEventsArePurgedAfterTheCutoffOnly() }
     }
+    func testYoungEventsWaitForTheWindowAndExpiredLeasesAreDue() async throws {
+        try await self.withStore { try await $0.youngEventsWaitForTheWindowAndExpiredLeasesAreDue() }
+    }
+    func testFailedEventsAreSetAsideOrParkedAndUnparked() async throws {
+        try await self.withStore { try await $0.failedEventsAreSetAsideOrParkedAndUnparked() }
+    }
     func testRepeatedKeyReturnsTheFirstOrderAndWritesNothing() async throws {
         try await self.withStore { try await $0.repeatedKeyReturnsTheFirstOrderAndWritesNothing() }
     }
@@ -306,6 +367,12 @@ final class MySQLOrderStoreTests: XCTestCase {
     func testPublishedEventsArePurgedAfterTheCutoffOnly() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).publishedEventsArePurgedAfterTheCutoffOnly() }
     }
+    func testYoungEventsWaitForTheWindowAndExpiredLeasesAreDue() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).youngEventsWaitForTheWindowAndExpiredLeasesAreDue() }
+    }
+    func testFailedEventsAreSetAsideOrParkedAndUnparked() async throws {
+        try await self.withStore { try await OrderStoreContract(store: $0).failedEventsAreSetAsideOrParkedAndUnparked() }
+    }
     func testRepeatedKeyReturnsTheFirstOrderAndWritesNothing() async throws {
         try await self.withStore { try await OrderStoreContract(store: $0).repeatedKeyReturnsTheFirstOrderAndWritesNothing() }
     }
@@ -322,34 +389,29 @@ final class MySQLOrderStoreTests: XCTestCase {
         try await self.withStore { try await OrderStoreContract(store: $0).failedBatchWritesNothing() }
     }
 
-    /// Two relays (two order-service instances) never publish the same outbox row: `FOR UPDATE SKIP LOCKED`.
-    func testConcurrentRelaysClaimDisjointEvents() async throws {
+    /// Two relays (two order-service instances) claiming at once never claim the same outbox row (`FOR UPDATE
+    /// SKIP LOCKED`, then a lease), and a claim holds no lock once it returns: another connection updates the
+    /// claimed rows at once.
+    func testConcurrentRelaysClaimDisjointEventsAndHoldNoLock() async throws {
         try await self.withStore { store in
             let contract = OrderStoreContract(store: store)
             for index in 0..<40 { try await contract.createOrder(index) }
-            let inHand = SharedCount()
             let claims = try await withThrowingTaskGroup(of: [Int64].self) { group in
                 for _ in 0..<2 {
-                    group.addTask {
-                        var claimed: [Int64] = []
-                        _ = try await store.relayPendingEvents(limit: 25) { events in
-                            claimed = events.map(\.sequence)
-                            // Hold the claim while "publishing" until the other relay holds its own too.
-                            inHand.increment()
-                            let both = await eventually(timeout: .seconds(5), interval: .milliseconds(5)) {
-                                inHand.value == 2
-                            }
-                            XCTAssertTrue(both, "the second relay claimed while the first held its rows (SKIP LOCKED)")
-                            return claimed
-                        }
-                        return claimed
-                    }
+                    group.addTask { try await contract.claimDue(limit: 25).map(\.sequence) }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             XCTAssertEqual(claims.count, 2)
             XCTAssertTrue(Set(claims[0]).isDisjoint(with: claims[1]), "no row claimed twice")
             XCTAssertEqual(claims[0].count + claims[1].count, 40)
+            try await MySQLTestDatabase.order.withClient(empty: false) { other in
+                let updated = try await other.withTransaction { connection in
+                    try await connection.query("SET SESSION innodb_lock_wait_timeout = 1")
+                    return try await connection.query("UPDATE outbox_events SET last_error = 'probe' WHERE published_at IS NULL")
+                }
+                XCTAssertEqual(updated.affectedRows, 40, "no claimed row is still locked")
+            }
         }
     }
 

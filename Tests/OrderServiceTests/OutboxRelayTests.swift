@@ -51,14 +51,19 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         return ids
     }
 
-    private func makeRelay(broker: any MessageBroker, batchSize: Int = 4, retention: Duration = .seconds(86400)) -> OutboxRelay {
+    /// A relay whose poll claims every stored event at once (no hand-off window: these tests store events
+    /// directly, not through `POST /orders`).
+    private func makeRelay(
+        broker: any MessageBroker, batchSize: Int = 4, maxAttempts: Int = 10, metrics: ServiceMetrics = ServiceMetrics()
+    ) -> OutboxRelay {
         var configuration = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
         configuration.batchSize = batchSize
         configuration.pollInterval = .milliseconds(50)
-        configuration.retention = retention
+        configuration.handoffWindow = .zero
+        configuration.maxAttempts = maxAttempts
         return OutboxRelay(
             store: self.store, broker: broker, configuration: configuration,
-            metrics: OrderServiceMetrics(registry: ServiceMetrics()), signal: WakeSignal(), logger: testLogger("relay")
+            metrics: OrderServiceMetrics(registry: metrics), logger: testLogger("relay")
         )
     }
 
@@ -192,9 +197,10 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         var configuration = OutboxRelay.Configuration(exchange: OrderTopology.exchange)
         configuration.pollInterval = .milliseconds(50)
         configuration.flushTimeout = .seconds(2)
+        configuration.handoffWindow = .zero
         let relay = OutboxRelay(
             store: self.store, broker: flaky, configuration: configuration,
-            metrics: OrderServiceMetrics(registry: ServiceMetrics()), signal: WakeSignal(), logger: recorder.logger()
+            metrics: OrderServiceMetrics(registry: ServiceMetrics()), logger: recorder.logger()
         )
         let running = Task { try await relay.run() }
         await recorder.waitForLine(containing: "could not publish")
@@ -209,7 +215,9 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
 
     func testPublishedEventsArePurgedAfterRetention() async throws {
         _ = try await self.storeOrders(3)
-        _ = try await self.store.relayPendingEvents(limit: 10) { events in events.map(\.sequence) }
+        let claimed = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: .now(), now: .now(), leaseUntil: Timestamp.now().adding(seconds: 60))
+        try await self.store.markPublished(eventIDs: claimed.map(\.eventID), at: .now())
         let kept = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: -3600))
         XCTAssertEqual(kept, 0, "younger than the retention: kept")
         let purged = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 1))
@@ -217,5 +225,94 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         _ = try await self.storeOrders(1)
         let unpublished = try await self.store.purgePublishedEvents(before: Timestamp.now().adding(seconds: 1))
         XCTAssertEqual(unpublished, 0, "an unpublished event is never purged")
+    }
+
+    /// New orders are published from memory: with a poll that would not claim them for an hour, every event still
+    /// reaches the queue and is marked published.
+    func testEventsOfNewOrdersArePublishedFromMemoryWithoutThePoll() async throws {
+        let app = try await self.fixture.makeApp(broker: self.broker.broker) {
+            $0.relay.pollInterval = .seconds(3600)
+            $0.relay.handoffWindow = .seconds(3600)
+        }
+        try await app.test(.router) { client in
+            // The relay's first poll runs at start; wait until it has found nothing, so only memory is left.
+            try await Task.sleep(for: .milliseconds(200))
+            for index in 0..<5 {
+                let response = try await client.execute(
+                    uri: "/orders", method: .post,
+                    body: ByteBuffer(string: #"{"customer_id":"c\#(index)","product_id":"p","quantity":1,"total_amount":5}"#))
+                XCTAssertEqual(response.status, .created)
+            }
+            let drained = try await eventually { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained, "published and marked without the poll")
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 5)
+        XCTAssertEqual(events.count, 5)
+    }
+
+    /// An event the broker fails while it confirms the others does not hold them up: it is set aside, retried,
+    /// parked after `maxAttempts`, counted and reported; unparked, it flows.
+    func testAnEventFailedAloneIsSetAsideThenParkedWhileTheOthersFlow() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        let registry = ServiceMetrics()
+        let ids = try await self.storeOrders(6)
+        let poisoned = try await self.store.claimDueEvents(
+            limit: 1, createdBefore: .now(), now: .now(), leaseUntil: .now()
+        )[0]
+        XCTAssertEqual(poisoned.aggregateID, ids[0])
+        flaky.refusedMessageIDs = [poisoned.eventID]
+        let relay = self.makeRelay(broker: flaky, batchSize: 100, maxAttempts: 2, metrics: registry)
+        try await self.withRunning(relay) {
+            let othersFlowed = try await eventually { try await self.store.outboxBacklog().pending <= 1 }
+            XCTAssertTrue(othersFlowed, "the five others are published at once")
+            // The first failure sets it aside for a second; the second parks it (maxAttempts 2).
+            let parked = try await eventually(timeout: .seconds(10)) { try await self.store.outboxBacklog().parked == 1 }
+            XCTAssertTrue(parked)
+            let reported = await eventually {
+                do {
+                    try relay.checkParked()
+                    return false
+                } catch {
+                    return true
+                }
+            }
+            XCTAssertTrue(reported)
+            XCTAssertThrowsError(try relay.checkParked()) { error in
+                XCTAssertTrue("\(error)".contains("1 outbox event(s) parked"), "\(error)")
+            }
+            let metrics = String(decoding: registry.render(), as: UTF8.self)
+            XCTAssertTrue(metrics.contains("outbox_events_parked_total 1"), metrics)
+            XCTAssertTrue(metrics.contains("outbox_parked_events 1"), metrics)
+
+            flaky.refusedMessageIDs = []
+            let unparked = try await self.store.unparkEvents()
+            XCTAssertEqual(unparked, 1)
+            relay.signal.signal()
+            let drained = try await eventually {
+                let backlog = try await self.store.outboxBacklog()
+                return backlog.pending == 0 && backlog.parked == 0
+            }
+            XCTAssertTrue(drained)
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 6)
+        XCTAssertEqual(Set(events.map(\.orderID)), Set(ids))
+    }
+
+    /// A broker that fails everything (an outage) counts against no event: nothing is parked however long it lasts.
+    func testAnOutageParksNothing() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        flaky.isDown = true
+        _ = try await self.storeOrders(3)
+        let relay = self.makeRelay(broker: flaky, maxAttempts: 1)
+        try await self.withRunning(relay) {
+            let attempted = await eventually { flaky.publishCalls >= 3 }
+            XCTAssertTrue(attempted)
+            let backlog = try await self.store.outboxBacklog()
+            XCTAssertEqual(backlog.parked, 0, "an outage is not the events' fault")
+            XCTAssertEqual(backlog.pending, 3)
+            flaky.isDown = false
+            let drained = try await eventually { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained)
+        }
     }
 }

@@ -5,6 +5,7 @@ import NotificationWorker
 import OrderService
 import OrderSystemCLI
 import ServiceCore
+import ServiceRuntime
 import XCTest
 
 final class ConfigurationTests: XCTestCase {
@@ -101,6 +102,59 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(try self.all().order.orderQueueLimit, 1024)
         XCTAssertThrowsError(try self.all(environment: ["ORDER_QUEUE_LIMIT": "0"])) { error in
             XCTAssertTrue("\(error)".contains("ORDER_QUEUE_LIMIT"), "\(error)")
+        }
+    }
+
+    func testHTTPBoundsAndOpsPortsHaveFlagsAndEnvironmentVariables() throws {
+        let defaults = try self.all()
+        XCTAssertEqual(defaults.order.http, HTTPServerSettings(idleTimeout: .seconds(60), headerTimeout: .seconds(10), maxConnections: 256))
+        XCTAssertNil(defaults.analytics.http.opsPort, "no ops port unless one is set")
+
+        let configured = try self.all(
+            ["--http-max-connections", "100", "--analytics-ops-port", "9191"],
+            environment: ["HTTP_IDLE_TIMEOUT": "5s", "HTTP_HEADER_TIMEOUT": "500ms", "ORDER_OPS_PORT": "9090", "HTTP_MAX_CONNECTIONS": "7"]
+        )
+        for http in [configured.order.http, configured.analytics.http, configured.notification.http] {
+            XCTAssertEqual(http.idleTimeout, .seconds(5))
+            XCTAssertEqual(http.headerTimeout, .milliseconds(500))
+            XCTAssertEqual(http.maxConnections, 100, "the flag beats HTTP_MAX_CONNECTIONS")
+        }
+        XCTAssertEqual(configured.order.http.opsPort, 9090)
+        XCTAssertEqual(configured.analytics.http.opsPort, 9191)
+        XCTAssertNil(configured.notification.http.opsPort, "the worker's health port is its ops port")
+
+        let single = try OrderServiceCommand.parse([]).resolve(environment: ["OPS_PORT": "9292", "HTTP_IDLE_TIMEOUT": "2m"])
+        XCTAssertEqual(single.order.http.opsPort, 9292)
+        XCTAssertEqual(single.order.http.idleTimeout, .seconds(120))
+        XCTAssertEqual(try AnalyticsServiceCommand.parse(["--ops-port", "9393"]).resolve(environment: [:]).analytics.http.opsPort, 9393)
+
+        XCTAssertEqual(defaults.shutdownTimeout, .seconds(25))
+        XCTAssertEqual(defaults.order.relay.flushTimeout, .milliseconds(6250), "a quarter of the shutdown budget")
+        let shortStop = try self.all(["--shutdown-timeout", "8s"], environment: ["SHUTDOWN_TIMEOUT": "1m", "OUTBOX_MAX_ATTEMPTS": "3"])
+        XCTAssertEqual(shortStop.shutdownTimeout, .seconds(8))
+        XCTAssertEqual(shortStop.order.relay.flushTimeout, .seconds(2))
+        XCTAssertEqual(shortStop.order.relay.maxAttempts, 3)
+        XCTAssertEqual(defaults.order.relay.maxAttempts, 10)
+
+        for (name, value) in [("SHUTDOWN_TIMEOUT", "0s"), ("OUTBOX_MAX_ATTEMPTS", "0"), ("HTTP_IDLE_TIMEOUT", "0s"), ("HTTP_HEADER_TIMEOUT", "soon"), ("HTTP_MAX_CONNECTIONS", "0"), ("ORDER_OPS_PORT", "70000")] {
+            XCTAssertThrowsError(try self.all(environment: [name: value])) { error in
+                XCTAssertTrue("\(error)".contains(name), "\(error)")
+            }
+        }
+    }
+
+    func testAMQPMaxBodyHasAFlagAnEnvironmentVariableADefaultAndARange() throws {
+        XCTAssertEqual(try self.all().backends.amqpMaxBody, 1_048_576)
+        XCTAssertEqual(try self.all(environment: ["AMQP_MAX_BODY": "65536"]).backends.amqpMaxBody, 65536)
+        XCTAssertEqual(
+            try self.all(["--amqp-max-body", "8192"], environment: ["AMQP_MAX_BODY": "65536"]).backends.amqpMaxBody, 8192)
+        let worker = try XCTUnwrap(try OrderSystemCommand.parseAsRoot(["notification-worker"]) as? NotificationWorkerCommand)
+            .resolve(environment: ["AMQP_MAX_BODY": "4096"])
+        XCTAssertEqual(worker.backends.amqpMaxBody, 4096, "every command reads it")
+        for value in ["4095", "134217729", "1MiB"] {
+            XCTAssertThrowsError(try self.all(environment: ["AMQP_MAX_BODY": value])) { error in
+                XCTAssertTrue("\(error)".contains("AMQP_MAX_BODY"), "\(error)")
+            }
         }
     }
 

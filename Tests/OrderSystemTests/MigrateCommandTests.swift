@@ -9,6 +9,7 @@ import OrderService
 import OrderStorage
 import OrderSystemCLI
 import SQLiteStorage
+import ServiceCore
 import TestSupport
 import XCTest
 
@@ -37,6 +38,46 @@ final class MigrateCommandTests: XCTestCase {
         let totals = try await analytics.totals()
         XCTAssertEqual(totals, .empty)
         await analytics.close()
+    }
+
+    /// `ordersystem unpark-outbox` makes the parked events of the order store due again, and only those.
+    func testUnparkOutboxMakesParkedEventsDueAgain() async throws {
+        let directory = try TemporaryDirectory(prefix: "ordersystem-unpark")
+        defer { directory.remove() }
+        var configuration = try XCTUnwrap(
+            try OrderSystemCommand.parseAsRoot(["unpark-outbox", "--store", "sqlite", "--data-dir", directory.path])
+                as? UnparkOutboxCommand
+        ).resolve(environment: [:])
+        configuration.logLevel = .critical
+        let store = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("o"))
+        let now = Timestamp.now().adding(seconds: -60)
+        try await store.create(batch: (0..<3).map { index in
+            let order = Order(
+                id: Identifier.random(), customerID: "c\(index)", productID: "p", quantity: 1, totalAmount: Money(cents: 100),
+                status: Order.initialStatus, createdAt: now, updatedAt: now)
+            return NewOrder(order: order, event: OutboxEvent(
+                eventID: Identifier.random(), aggregateID: order.id, eventType: "OrderCreated", routingKey: "order.created",
+                payload: Array("{}".utf8), createdAt: now))
+        })
+        let events = try await store.claimDueEvents(limit: 10, createdBefore: .now(), now: .now(), leaseUntil: .now())
+        XCTAssertEqual(events.count, 3)
+        try await store.setAside(
+            events.prefix(2).map { OutboxFailure(eventID: $0.eventID, attempts: 10, retryAt: nil, reason: "nack (test)") },
+            at: .now()
+        )
+        let parked = try await store.outboxBacklog().parked
+        XCTAssertEqual(parked, 2)
+        await store.close()
+
+        let unparked = try await UnparkOutboxCommand.unpark(configuration: configuration)
+        XCTAssertEqual(unparked, 2)
+        let reopened = try await SQLiteOrderStore.open(path: directory.file("orders.sqlite"), durability: .normal, logger: testLogger("o"))
+        let backlog = try await reopened.outboxBacklog()
+        XCTAssertEqual(backlog.parked, 0)
+        XCTAssertEqual(backlog.pending, 3)
+        await reopened.close()
+        let again = try await UnparkOutboxCommand.unpark(configuration: configuration)
+        XCTAssertEqual(again, 0)
     }
 
     /// `ordersystem migrate all --store mysql` creates both services' schemas on the stack's MariaDB, each with its

@@ -135,6 +135,23 @@ final class RESPParserTests: XCTestCase {
         XCTAssertThrowsError(try RESPParser(limits: .init(maximumArrayCount: 10)).next(from: &buffer))
     }
 
+    /// Each part of an array can be within its limits while the whole grows without end: the bytes of one reply
+    /// still arriving are bounded too. Complete values before it do not count.
+    func testAReplyStillArrivingOverTheReplyLimitIsRejected() throws {
+        let limits = RESPLimits(maximumBulkLength: 30, maximumReplyLength: 64)
+        let element = "$30\r\n" + String(repeating: "x", count: 30) + "\r\n"
+        var growing = ByteBuffer(string: "*3\r\n" + element + element)
+        XCTAssertThrowsError(try RESPParser(limits: limits).next(from: &growing)) { error in
+            XCTAssertEqual((error as? RedisError)?.code, .protocolError)
+            XCTAssertTrue("\(error)".contains("more than 64 bytes"), "\(error)")
+        }
+        var waiting = ByteBuffer(string: ":1\r\n:2\r\n*2\r\n" + element)
+        var values: [RESPValue] = []
+        try RESPParser(limits: limits).parseAll(from: &waiting) { values.append($0) }
+        XCTAssertEqual(values, [.integer(1), .integer(2)], "complete values are not counted; 41 bytes still wait")
+        XCTAssertEqual(RESPLimits().maximumReplyLength, 1024 * 1024 * 1024)
+    }
+
     func testEndlessLineIsRejectedAtTheLineLimit() {
         var buffer = ByteBuffer(string: "+" + String(repeating: "a", count: 200))
         XCTAssertThrowsError(try RESPParser(limits: .init(maximumLineLength: 100)).next(from: &buffer))

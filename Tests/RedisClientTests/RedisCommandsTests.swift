@@ -291,6 +291,41 @@ final class RedisClientLifecycleTests: XCTestCase {
         }
     }
 
+    /// A value over the client's bulk limit fails its command with a protocol error naming size and limit, without
+    /// being buffered; its connection is closed (the rest of the stream cannot be matched) and replaced, and the next
+    /// command works.
+    func testAValueOverTheBulkLimitFailsClearlyAndTheConnectionIsReplaced() async throws {
+        var configuration = try SharedRedis.configuration()
+        configuration.minimumConnections = 1
+        configuration.maximumConnections = 1
+        let writer = configuration
+        configuration.limits.maximumBulkLength = 1 << 20
+        let prefix = uniquePrefix()
+        try await withRedisClient(configuration: writer, logger: testLogger()) { client in
+            try await client.set(prefix + "large", value: [UInt8](repeating: 0x61, count: 2 << 20))
+            try await client.set(prefix + "small", value: "ok")
+        }
+        defer {
+            Task { try? await withRedisClient(configuration: writer, logger: testLogger()) { client in
+                try await client.delete([prefix + "large", prefix + "small"])
+            } }
+        }
+        try await withRedisClient(configuration: configuration, logger: testLogger()) { client in
+            let id = try await client.send(command: "CLIENT", arguments: ["ID"]).decode(as: Int.self)
+            do {
+                _ = try await client.get(prefix + "large")
+                XCTFail("expected a protocol error")
+            } catch let error as RedisError {
+                XCTAssertEqual(error.code, .protocolError)
+                XCTAssertTrue("\(error)".contains("bulk string of 2097152 bytes exceeds the limit of 1048576"), "\(error)")
+            }
+            let small = try await client.getString(prefix + "small")
+            XCTAssertEqual(small, "ok")
+            let newID = try await client.send(command: "CLIENT", arguments: ["ID"]).decode(as: Int.self)
+            XCTAssertNotEqual(newID, id, "the connection that got the reply was closed and replaced")
+        }
+    }
+
     func testConnectionKilledByTheServerIsReplaced() async throws {
         var configuration = try SharedRedis.configuration()
         configuration.minimumConnections = 1

@@ -11,6 +11,7 @@ public final class FlakyBroker: MessageBroker {
     private let publishAttempts = Atomic<Int>(0)
     private let declarations = Atomic<Int>(0)
     fileprivate let failingForwards = Atomic<Int>(0)
+    private let refused = Mutex<Set<String>>([])
 
     /// Wraps `broker`.
     public init(wrapping broker: any MessageBroker) {
@@ -27,6 +28,13 @@ public final class FlakyBroker: MessageBroker {
     public var isUnroutable: Bool {
         get { self.unroutable.load(ordering: .relaxed) }
         set { self.unroutable.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Messages (by message id) this broker fails every time while it confirms the others, as a broker that
+    /// nacks one message would.
+    public var refusedMessageIDs: Set<String> {
+        get { self.refused.withLock { $0 } }
+        set { self.refused.withLock { $0 = newValue } }
     }
 
     /// How many of the consumers' next dead-letter or retry forwards fail (as a broker refusing the copy would).
@@ -48,9 +56,15 @@ public final class FlakyBroker: MessageBroker {
 
     public func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome] {
         self.publishAttempts.add(1, ordering: .relaxed)
-        if self.isDown { return messages.map { _ in .failed(reason: "broker down (test)") } }
+        if self.isDown { return messages.map { _ in .unavailable(reason: "broker down (test)") } }
         if self.isUnroutable { return messages.map { _ in .unroutable(reason: "no queue bound (test)") } }
-        return await self.wrapped.publish(messages)
+        let refused = self.refusedMessageIDs
+        guard !refused.isEmpty else { return await self.wrapped.publish(messages) }
+        let passed = messages.filter { !refused.contains($0.properties.messageID ?? "") }
+        var outcomes = await self.wrapped.publish(passed)[...]
+        return messages.map { message in
+            refused.contains(message.properties.messageID ?? "") ? .failed(reason: "nacked (test)") : outcomes.popFirst()!
+        }
     }
 
     public func consume(queue: String, prefetch: Int) async throws -> any MessageConsumer {

@@ -20,10 +20,12 @@ public struct TestBroker: Sendable {
     public let database: SQLiteFileDatabase
     private let running: FixtureService
 
-    /// Opens a broker on `path` and runs it.
-    public static func open(path: String, logger: Logger = testLogger("broker")) async throws -> TestBroker {
+    /// Opens a broker on `path` and runs it; its consumers take bodies up to `maximumBodySize`.
+    public static func open(
+        path: String, maximumBodySize: Int? = nil, logger: Logger = testLogger("broker")
+    ) async throws -> TestBroker {
         let database = try await SQLiteFileDatabase.open(path: path, logger: logger)
-        let broker = try await EmbeddedBroker.open(database: database, logger: logger)
+        let broker = try await EmbeddedBroker.open(database: database, maximumBodySize: maximumBodySize, logger: logger)
         return TestBroker(broker: broker, database: database, running: FixtureService(broker))
     }
 

@@ -212,7 +212,10 @@ public final class AMQPChannel: Sendable {
     /// Publishes many messages in one write with all of them in flight, and returns each one's outcome in order
     /// (in confirm mode: acked → success; nacked or lost → failure, to retry; a `mandatory` message the broker could
     /// not route → failure with ``AMQPError/Code/unroutable`` and the broker's reply code, e.g. 312 NO_ROUTE).
-    public func publishBatch(_ messages: [AMQPOutboundMessage]) async -> [Result<Void, AMQPError>] {
+    /// With a `confirmTimeout`, a publish not confirmed by then fails with ``AMQPError/Code/timeout``.
+    public func publishBatch(
+        _ messages: [AMQPOutboundMessage], confirmTimeout: Duration? = nil
+    ) async -> [Result<Void, AMQPError>] {
         var results = [Result<Void, AMQPError>?](repeating: nil, count: messages.count)
         var valid: [(Int, AMQPOutboundMessage)] = []
         for (index, message) in messages.enumerated() {
@@ -246,12 +249,17 @@ public final class AMQPChannel: Sendable {
         } catch {
             return messages.map { _ in .failure(Self.amqpError(error)) }
         }
-        for ((index, _), future) in zip(valid, futures) {
-            do {
-                try await future.get()
-                results[index] = .success(())
-            } catch {
-                results[index] = .failure(Self.amqpError(error))
+        if let confirmTimeout {
+            let confirmed = await ConfirmDeadline.results(of: futures, on: eventLoop, timeout: confirmTimeout)
+            for ((index, _), result) in zip(valid, confirmed) { results[index] = result }
+        } else {
+            for ((index, _), future) in zip(valid, futures) {
+                do {
+                    try await future.get()
+                    results[index] = .success(())
+                } catch {
+                    results[index] = .failure(Self.amqpError(error))
+                }
             }
         }
         return results.map { $0 ?? .failure(.protocolError("unreachable")) }
@@ -265,7 +273,7 @@ public final class AMQPChannel: Sendable {
         try message.properties.encode(into: &scratch)
     }
 
-    private static func amqpError(_ error: any Error) -> AMQPError {
+    static func amqpError(_ error: any Error) -> AMQPError {
         (error as? AMQPError) ?? .connectionClosed("\(error)")
     }
 
@@ -275,9 +283,14 @@ public final class AMQPChannel: Sendable {
     ///
     /// With `noAck` the broker considers each message settled when sent. The broker sends at most the prefetch
     /// (``basicQos(prefetchCount:prefetchSize:global:)``) unacknowledged deliveries.
+    ///
+    /// `maxBodySize` bounds what one delivery may make the client buffer: a message whose content header announces a
+    /// larger body is delivered with an empty body and ``AMQPDelivery/oversizedBodySize`` set, its body frames
+    /// dropped as they arrive (the prefetch times this bounds the consumer's memory). `nil`: no limit beyond the
+    /// broker's own. With `noAck` such a message is gone once delivered; without, settle it as any other.
     public func consume(
         queue: String, consumerTag: String? = nil, noAck: Bool = false, exclusive: Bool = false,
-        arguments: AMQPFieldTable = [:]
+        arguments: AMQPFieldTable = [:], maxBodySize: UInt64? = nil
     ) async throws -> AMQPConsumer {
         let tag = consumerTag ?? "swift-ctag-\(self.id)-\(self.consumerCounter.add(1, ordering: .relaxed).newValue)"
         var scratch = ByteBuffer()
@@ -310,7 +323,7 @@ public final class AMQPChannel: Sendable {
             ) {
                 $0.consume(
                     queue: queue, consumerTag: tag, noAck: noAck, exclusive: exclusive, arguments: arguments,
-                    continuation: continuation, promise: promise)
+                    maxBodySize: maxBodySize, continuation: continuation, promise: promise)
             }
         }
         return AMQPConsumer(consumerTag: tag, channel: self, stream: stream)

@@ -13,6 +13,12 @@ import NIOCore
 /// still be outstanding when a return arrives, so a return is matched by content (exchange, routing key, message id,
 /// body) to the earliest unconfirmed, not yet returned mandatory publish after the last one returned (see
 /// `matchReturn`).
+///
+/// Bounded bodies: a consumer may set a largest body it takes (`consume(maxBodySize:)`). When a delivery's content
+/// header announces more, its body frames are counted and dropped as they arrive, never buffered, and the message is
+/// yielded with an empty body and `oversizedBodySize` set, so the consumer can still settle it (e.g. reject it into
+/// a dead-letter queue, which keeps the broker's copy of the body). Counting keeps the frame sequence checked: a
+/// body that overruns its announced size is a protocol error either way.
 struct AMQPChannelStateMachine {
     typealias ConsumerContinuation = AsyncThrowingStream<AMQPIncomingMessage, any Error>.Continuation
 
@@ -51,6 +57,14 @@ struct AMQPChannelStateMachine {
         var kind: ContentKind
         var header: AMQPContentHeader?
         var body: ByteBuffer?
+        /// Set when the body is over the consumer's limit: the bytes of its frames dropped so far.
+        var discardedBytes: UInt64?
+    }
+
+    /// A consumer on this channel: where its deliveries go, and the largest body it takes (`nil`: any).
+    private struct Consumer {
+        var continuation: ConsumerContinuation
+        var maxBodySize: UInt64?
     }
 
     /// What a `mandatory` publish in confirm mode keeps until its confirm, to recognise its `basic.return`: the body
@@ -89,7 +103,7 @@ struct AMQPChannelStateMachine {
     /// The sequence number the last matched return belonged to. RabbitMQ returns in publish order, so the next
     /// return belongs to a later publish: an identical earlier one still awaiting its ack was routed.
     private var lastReturnedSequence: UInt64 = 0
-    private var consumers: [String: ConsumerContinuation] = [:]
+    private var consumers: [String: Consumer] = [:]
 
     init(id: UInt16, frameMax: UInt32) {
         self.id = id
@@ -151,9 +165,11 @@ struct AMQPChannelStateMachine {
         return [.send([.method(channel: self.id, method)], nil)]
     }
 
+    /// Starts a consumer; a delivery whose body is larger than `maxBodySize` is yielded without its body (see the
+    /// type's documentation).
     mutating func consume(
         queue: String, consumerTag: String, noAck: Bool, exclusive: Bool, arguments: AMQPFieldTable,
-        continuation: ConsumerContinuation, promise: EventLoopPromise<AMQPRPCResponse>
+        maxBodySize: UInt64? = nil, continuation: ConsumerContinuation, promise: EventLoopPromise<AMQPRPCResponse>
     ) -> [Action] {
         guard self.state == .open else {
             return [.finishConsumer(continuation, self.notOpenError), .failRPC(promise, self.notOpenError)]
@@ -163,7 +179,7 @@ struct AMQPChannelStateMachine {
             return [.finishConsumer(continuation, error), .failRPC(promise, error)]
         }
         // Registered before the request goes out, so no delivery can arrive before its consumer.
-        self.consumers[consumerTag] = continuation
+        self.consumers[consumerTag] = Consumer(continuation: continuation, maxBodySize: maxBodySize)
         let method = AMQPMethod.basicConsume(
             queue: queue, consumerTag: consumerTag, noLocal: false, noAck: noAck, exclusive: exclusive, noWait: false,
             arguments: arguments)
@@ -251,18 +267,30 @@ struct AMQPChannelStateMachine {
             }
             content.header = header
             content.body = nil
+            if case .deliver(let tag, _, _, _, _) = content.kind, let limit = self.consumers[tag]?.maxBodySize,
+                header.bodySize > limit
+            {
+                content.discardedBytes = 0
+            }
             self.content = content
             return header.bodySize == 0 ? self.completeContent() : []
         case .body(_, var body):
             guard var content = self.content, let header = content.header else {
                 return self.protocolViolation("unexpected body frame on channel \(self.id)")
             }
-            if content.body == nil {
-                content.body = body
+            let received: UInt64
+            if let discarded = content.discardedBytes {
+                // Over the consumer's limit: only counted, so the frame's buffer is released at once.
+                received = discarded + UInt64(body.readableBytes)
+                content.discardedBytes = received
             } else {
-                content.body!.writeBuffer(&body)
+                if content.body == nil {
+                    content.body = body
+                } else {
+                    content.body!.writeBuffer(&body)
+                }
+                received = UInt64(content.body!.readableBytes)
             }
-            let received = UInt64(content.body!.readableBytes)
             guard received <= header.bodySize else {
                 return self.protocolViolation("body longer than announced on channel \(self.id)")
             }
@@ -312,7 +340,7 @@ struct AMQPChannelStateMachine {
             return [.failConfirms(confirms.map { $0.promise }, error)]
         case .basicCancel(let tag, let noWait):
             var actions: [Action] = []
-            if let continuation = self.consumers.removeValue(forKey: tag) {
+            if let continuation = self.consumers.removeValue(forKey: tag)?.continuation {
                 actions.append(
                     .finishConsumer(
                         continuation,
@@ -336,7 +364,7 @@ struct AMQPChannelStateMachine {
             case .channelOpenOk:
                 self.state = .open
             case .basicCancelOk(let tag):
-                if let continuation = self.consumers.removeValue(forKey: tag) {
+                if let continuation = self.consumers.removeValue(forKey: tag)?.continuation {
                     actions.append(.finishConsumer(continuation, nil))
                 }
             case .basicGetEmpty:
@@ -358,8 +386,9 @@ struct AMQPChannelStateMachine {
         case .deliver(let tag, let deliveryTag, let redelivered, let exchange, let routingKey):
             let message = AMQPIncomingMessage(
                 consumerTag: tag, deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange,
-                routingKey: routingKey, properties: header.properties, body: body)
-            guard let continuation = self.consumers[tag] else {
+                routingKey: routingKey, properties: header.properties, body: body,
+                oversizedBodySize: content.discardedBytes == nil ? nil : header.bodySize)
+            guard let continuation = self.consumers[tag]?.continuation else {
                 // The consumer is gone (cancelled locally): give the message back.
                 return [.send([.method(channel: self.id, .basicReject(deliveryTag: deliveryTag, requeue: true))], nil)]
             }
@@ -515,8 +544,8 @@ struct AMQPChannelStateMachine {
         self.mandatoryOrder.removeAll()
         if !promises.isEmpty { actions.append(.failConfirms(promises, error)) }
         // A channel the client closed ends its consumers normally; any other close ends them with the reason.
-        for (_, continuation) in self.consumers {
-            actions.append(.finishConsumer(continuation, wasClosing && !sendCloseOk ? nil : error))
+        for (_, consumer) in self.consumers {
+            actions.append(.finishConsumer(consumer.continuation, wasClosing && !sendCloseOk ? nil : error))
         }
         self.consumers.removeAll()
         actions.append(.channelClosed(error))

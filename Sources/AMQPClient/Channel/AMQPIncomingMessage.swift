@@ -10,6 +10,9 @@ struct AMQPIncomingMessage: Sendable, Equatable {
     var properties: AMQPBasicProperties
     var body: ByteBuffer
     var messageCount: UInt32?
+    /// Set when the body was over the consumer's limit and dropped as it arrived: the size the broker announced
+    /// (``body`` is then empty).
+    var oversizedBodySize: UInt64?
 }
 
 /// What a synchronous request got back.

@@ -94,6 +94,10 @@ public struct AMQPDelivery: Sendable {
     public var body: ByteBuffer
     /// For `basic.get`: how many messages remained in the queue.
     public var messageCount: UInt32?
+    /// Set when the body was larger than the consumer's `maxBodySize`: the size the broker announced. The body
+    /// was dropped frame by frame as it arrived (``body`` is empty); the broker still holds the message, so settle
+    /// it as usual, e.g. ``reject(requeue:)`` with `requeue: false` to dead-letter it with its body intact.
+    public var oversizedBodySize: UInt64?
     /// The channel it arrived on; settling it there is the only valid way.
     public let channel: AMQPChannel
 
@@ -106,6 +110,7 @@ public struct AMQPDelivery: Sendable {
         self.properties = message.properties
         self.body = message.body
         self.messageCount = message.messageCount
+        self.oversizedBodySize = message.oversizedBodySize
         self.channel = channel
     }
 

@@ -75,11 +75,12 @@ public final class AMQPClient: Service, Sendable {
         var noAck: Bool
         var exclusive: Bool
         var arguments: AMQPFieldTable
+        var maxBodySize: UInt64?
         var receiver: any AMQPDeliveryReceiver
     }
 
-    /// A consumer started with ``consume(queue:prefetchCount:noAck:exclusive:arguments:receiver:)``, to stop it with
-    /// ``stopConsuming(_:)``.
+    /// A consumer started with ``consume(queue:prefetchCount:noAck:exclusive:arguments:maxBodySize:receiver:)``,
+    /// to stop it with ``stopConsuming(_:)``.
     public struct ConsumerID: Hashable, Sendable {
         let value: Int
     }
@@ -363,7 +364,8 @@ public final class AMQPClient: Service, Sendable {
             let channel = try await connection.openChannel()
             if spec.prefetchCount > 0 { try await channel.basicQos(prefetchCount: spec.prefetchCount) }
             let consumer = try await channel.consume(
-                queue: spec.queue, noAck: spec.noAck, exclusive: spec.exclusive, arguments: spec.arguments)
+                queue: spec.queue, noAck: spec.noAck, exclusive: spec.exclusive, arguments: spec.arguments,
+                maxBodySize: spec.maxBodySize)
             // Cancellation (by `serve`, after it closed the connection) ends this loop.
             for try await delivery in consumer {
                 if !spec.receiver.receive(delivery) {
@@ -482,7 +484,9 @@ public final class AMQPClient: Service, Sendable {
 
     /// Publishes many messages with all confirms in flight; each result says whether that one was confirmed. A
     /// `mandatory` message the broker could not route to any queue fails with ``AMQPError/Code/unroutable``.
-    public func publishBatch(_ messages: [AMQPOutboundMessage]) async -> [Result<Void, AMQPError>] {
+    public func publishBatch(
+        _ messages: [AMQPOutboundMessage], confirmTimeout: Duration? = nil
+    ) async -> [Result<Void, AMQPError>] {
         let channel: AMQPChannel
         do {
             channel = try await self.openPublishChannel()
@@ -490,7 +494,12 @@ public final class AMQPClient: Service, Sendable {
             let error = (error as? AMQPError) ?? .connectionClosed("\(error)")
             return messages.map { _ in .failure(error) }
         }
-        return await channel.publishBatch(messages)
+        // A blocked connection is not read by the broker: what we wrote would pile up unconfirmed in our buffers.
+        if channel.connection.isBlocked {
+            let error = AMQPError.blocked(channel.connection.blockedReason)
+            return messages.map { _ in .failure(error) }
+        }
+        return await channel.publishBatch(messages, confirmTimeout: confirmTimeout)
     }
 
     /// The confirm-mode publishing channel. A channel error (e.g. 404 for a publish to an exchange someone deleted)
@@ -524,15 +533,16 @@ public final class AMQPClient: Service, Sendable {
 
     /// Consumes `queue` on its own channel with `prefetchCount`, resuming after every reconnection. The sequence
     /// ends when the client stops, and throws when the broker refuses the consumer (e.g. the queue is gone).
-    /// Ending the iteration (e.g. cancelling the iterating task) stops the consumer.
+    /// Ending the iteration (e.g. cancelling the iterating task) stops the consumer. `maxBodySize` is
+    /// ``AMQPChannel/consume(queue:consumerTag:noAck:exclusive:arguments:maxBodySize:)``'s.
     public func consume(
         queue: String, prefetchCount: UInt16 = 100, noAck: Bool = false, exclusive: Bool = false,
-        arguments: AMQPFieldTable = [:]
+        arguments: AMQPFieldTable = [:], maxBodySize: UInt64? = nil
     ) -> AsyncThrowingStream<AMQPDelivery, any Error> {
         let (stream, continuation) = AsyncThrowingStream<AMQPDelivery, any Error>.makeStream()
         let id = self.consume(
             queue: queue, prefetchCount: prefetchCount, noAck: noAck, exclusive: exclusive, arguments: arguments,
-            receiver: StreamReceiver(continuation: continuation))
+            maxBodySize: maxBodySize, receiver: StreamReceiver(continuation: continuation))
         continuation.onTermination = { _ in
             self.stopConsuming(id)
         }
@@ -543,17 +553,19 @@ public final class AMQPClient: Service, Sendable {
     /// delivery to `receiver` from the client's own task for this consumer, a child of ``run()``: the caller needs
     /// no task of its own to receive (e.g. a consumer that buffers deliveries for a pull-style `next`).
     /// `receiver` is finished when the client stops, or when the broker refuses the consumer (e.g. the queue is
-    /// gone). Stop it with ``stopConsuming(_:)``.
+    /// gone). Stop it with ``stopConsuming(_:)``. A delivery whose body is over `maxBodySize` comes without it
+    /// (``AMQPDelivery/oversizedBodySize``; see
+    /// ``AMQPChannel/consume(queue:consumerTag:noAck:exclusive:arguments:maxBodySize:)``).
     @discardableResult
     public func consume(
         queue: String, prefetchCount: UInt16 = 100, noAck: Bool = false, exclusive: Bool = false,
-        arguments: AMQPFieldTable = [:], receiver: some AMQPDeliveryReceiver
+        arguments: AMQPFieldTable = [:], maxBodySize: UInt64? = nil, receiver: some AMQPDeliveryReceiver
     ) -> ConsumerID {
         let id = self.state.withLock { state in
             defer { state.nextConsumerID += 1 }
             state.consumers[state.nextConsumerID] = ConsumerSpec(
                 queue: queue, prefetchCount: prefetchCount, noAck: noAck, exclusive: exclusive, arguments: arguments,
-                receiver: receiver)
+                maxBodySize: maxBodySize, receiver: receiver)
             return state.nextConsumerID
         }
         self.eventContinuation.yield(.consumerAdded(id))
@@ -568,7 +580,8 @@ public final class AMQPClient: Service, Sendable {
         _ = self.state.withLock { $0.consumers.removeValue(forKey: id.value) }
     }
 
-    /// ``consume(queue:prefetchCount:noAck:exclusive:arguments:)``'s sequence, fed by the consumer's task.
+    /// ``consume(queue:prefetchCount:noAck:exclusive:arguments:maxBodySize:)``'s sequence, fed by the consumer's
+    /// task.
     private struct StreamReceiver: AMQPDeliveryReceiver {
         let continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
 

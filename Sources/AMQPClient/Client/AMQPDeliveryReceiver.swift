@@ -1,5 +1,5 @@
 /// Takes the deliveries of a consumer started with
-/// ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:receiver:)``.
+/// ``AMQPClient/consume(queue:prefetchCount:noAck:exclusive:arguments:maxBodySize:receiver:)``.
 ///
 /// The client calls it from its own task for that consumer (a child of ``AMQPClient/run()``), one delivery at a
 /// time and in order, so whoever consumes needs no task of its own to receive: a receiver typically appends to a

@@ -128,6 +128,8 @@ public final class AMQPConnection: Sendable {
 
     /// Whether the broker has blocked publishing on this connection (`connection.blocked`, e.g. a memory alarm).
     public var isBlocked: Bool { self.shared.values.withLock { $0.isBlocked } }
+    /// The reason the broker gave for blocking the connection, while it is blocked.
+    public var blockedReason: String? { self.shared.values.withLock { $0.isBlocked ? $0.blockedReason : nil } }
 
     /// Why the connection closed, once it has.
     public var closeError: AMQPError? { self.shared.values.withLock { $0.closeError } }

@@ -7,6 +7,7 @@ import Synchronization
 final class AMQPConnectionSharedState: Sendable {
     struct Values {
         var isBlocked = false
+        var blockedReason: String?
         var closeError: AMQPError?
     }
 
@@ -31,6 +32,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
     private var channelStates: [UInt16: AMQPChannelSharedState] = [:]
     private var returnContinuations: [UInt16: AsyncStream<AMQPReturnedMessage>.Continuation] = [:]
     private var context: ChannelHandlerContext?
+    /// Set once the connection's end has been handled (``closeEverything(_:)`` runs once).
+    private var everythingClosed = false
     private var tuning: AMQPConnectionStateMachine.Tuning?
     private var heartbeatTask: RepeatedTask?
     private var nextChannelID: UInt16 = 1
@@ -203,7 +206,20 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
         self.closePromise.futureResult.whenComplete { _ in promise.succeed() }
         self.run(self.stateMachine.closeRequested())
         self.flushIfNeeded()
+        // A broker that blocks the connection (a resource alarm) reads nothing, so its close-ok may never come: the
+        // socket is closed after a short wait instead, which AMQP allows, so a stopping client is not held up.
+        guard !self.everythingClosed, let context else { return }
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeOkTimeout) {
+            guard !self.everythingClosed else { return }
+            self.logger.info(
+                "no close-ok from the broker; closing the socket",
+                metadata: ["waited": "\(Self.closeOkTimeout)", "blocked": "\(self.shared.values.withLock { $0.isBlocked })"])
+            self.run([.closeConnection(.connectionClosed("the connection was closed by the client"))])
+        }
     }
+
+    /// How long a client's `connection.close` waits for the broker's `close-ok` before closing the socket.
+    static let closeOkTimeout: TimeAmount = .seconds(2)
 
     private var closedError: AMQPError {
         self.shared.values.withLock { $0.closeError } ?? .connectionClosed()
@@ -252,7 +268,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
             case .closeConnection(let error):
                 self.closeEverything(error)
             case .blocked(let reason):
-                self.shared.values.withLock { $0.isBlocked = true }
+                self.shared.values.withLock {
+                    $0.isBlocked = true
+                    $0.blockedReason = reason
+                }
                 self.logger.warning("the broker blocked the connection", metadata: ["reason": "\(reason)"])
             case .unblocked:
                 self.shared.values.withLock { $0.isBlocked = false }
@@ -262,6 +281,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
     }
 
     private func closeEverything(_ error: AMQPError) {
+        guard !self.everythingClosed else { return }
+        self.everythingClosed = true
         self.shared.values.withLock { if $0.closeError == nil { $0.closeError = error } }
         self.heartbeatTask?.cancel()
         self.heartbeatTask = nil

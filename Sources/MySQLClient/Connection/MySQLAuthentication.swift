@@ -95,6 +95,8 @@ struct MySQLAuthenticationStateMachine {
     /// The pinned server RSA key (PEM), if any.
     let serverPublicKeyPEM: String?
     let allowPublicKeyRetrieval: Bool
+    /// Announced in the handshake response: the largest packet this client takes.
+    let maxPacketSize: UInt32
     /// Whether the exchange runs inside TLS (from ``tlsEstablished()`` on).
     private(set) var isTLS = false
     /// Whether the server's handshake offered TLS (`CLIENT_SSL`).
@@ -103,8 +105,9 @@ struct MySQLAuthenticationStateMachine {
 
     init(
         username: String, password: String, database: String?, tlsPolicy: TLSPolicy = .disabled,
-        serverPublicKeyPEM: String? = nil, allowPublicKeyRetrieval: Bool = false
+        serverPublicKeyPEM: String? = nil, allowPublicKeyRetrieval: Bool = false, maxPacketSize: UInt32 = 1 << 30
     ) {
+        self.maxPacketSize = maxPacketSize
         self.username = username
         self.password = password
         self.database = database
@@ -118,7 +121,8 @@ struct MySQLAuthenticationStateMachine {
         self.init(
             username: configuration.username, password: configuration.password, database: configuration.database,
             tlsPolicy: TLSPolicy(configuration.tls.mode), serverPublicKeyPEM: configuration.serverPublicKeyPEM,
-            allowPublicKeyRetrieval: configuration.allowPublicKeyRetrieval)
+            allowPublicKeyRetrieval: configuration.allowPublicKeyRetrieval,
+            maxPacketSize: UInt32(clamping: max(configuration.maximumPacketSize, 0)))
     }
 
     static let supportedPlugins: Set<String> = ["mysql_native_password", "caching_sha2_password"]
@@ -141,7 +145,7 @@ struct MySQLAuthenticationStateMachine {
         if !Self.supportedPlugins.contains(plugin) { plugin = "mysql_native_password" }
         let nonce = handshake.authPluginData
         let response = MySQLHandshakeResponse41(
-            capabilities: capabilities, username: self.username,
+            capabilities: capabilities, maxPacketSize: self.maxPacketSize, username: self.username,
             authResponse: Self.scramble(plugin: plugin, password: self.password, nonce: nonce),
             database: self.database, authPluginName: plugin)
         switch (self.tlsPolicy, offersTLS) {

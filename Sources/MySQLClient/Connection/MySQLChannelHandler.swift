@@ -67,7 +67,7 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
     private var state: MySQLConnectionStateMachine
     /// Packets are split off the bytes read here rather than in a `ByteToMessageHandler` in front: its generic
     /// decode loop and the `NIOAny` boxing of every packet cost several per cent of the client's CPU (perf).
-    private var decoder = MySQLPacketDecoder()
+    private var decoder: MySQLPacketDecoder
     /// The start of a packet whose rest has not arrived yet.
     private var partial: ByteBuffer?
     private var queue = CircularBuffer<MySQLRequest>()
@@ -92,9 +92,10 @@ final class MySQLChannelHandler: ChannelDuplexHandler {
 
     init(
         authentication: MySQLAuthenticationStateMachine, tls: MySQLTLSSetup? = nil, connectTimeout: TimeAmount,
-        connectPromise: EventLoopPromise<MySQLConnectionInfo>, logger: Logger
+        maximumPacketSize: Int = 1 << 30, connectPromise: EventLoopPromise<MySQLConnectionInfo>, logger: Logger
     ) {
         self.state = MySQLConnectionStateMachine(authentication: authentication)
+        self.decoder = MySQLPacketDecoder(maximumPayloadLength: maximumPacketSize)
         self.tls = tls
         self.connectTimeout = connectTimeout
         self.connectPromise = connectPromise

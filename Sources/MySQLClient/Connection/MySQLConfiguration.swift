@@ -37,6 +37,12 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
     /// between client and server could answer with their own key and decrypt the password. When off, such an
     /// authentication fails with a ``MySQLError/Code/authenticationFailed`` error naming the ways out.
     public var allowPublicKeyRetrieval: Bool
+    /// The largest packet the server may send, in bytes, after joining its 16 MB parts: one row, one column
+    /// definition, one OK or error (default 64 MiB). A larger one fails the running command with a
+    /// ``MySQLError/Code/packetTooLarge`` error as soon as its header arrives, and closes the connection (the rest of
+    /// the reply cannot be skipped safely; the pool opens another), so a broken or hostile server cannot make the
+    /// client buffer without end. It is also the maximum packet size the client announces in its handshake.
+    public var maximumPacketSize: Int
 
     /// TLS settings, named after MySQL's `--ssl-mode`, `--ssl-ca`, `--ssl-cert` and `--ssl-key`.
     ///
@@ -139,7 +145,8 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
         host: String, port: Int = 3306, username: String, password: String, database: String? = nil,
         connectTimeout: Duration = .seconds(10), queryTimeout: Duration? = .seconds(30),
         preparedStatementCacheSize: Int = 128, connectionInitialization: [String] = [], pool: Pool = Pool(),
-        tls: TLS = TLS(), serverPublicKeyPEM: String? = nil, allowPublicKeyRetrieval: Bool = false
+        tls: TLS = TLS(), serverPublicKeyPEM: String? = nil, allowPublicKeyRetrieval: Bool = false,
+        maximumPacketSize: Int = 64 << 20
     ) {
         self.host = host
         self.port = port
@@ -154,6 +161,7 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
         self.tls = tls
         self.serverPublicKeyPEM = serverPublicKeyPEM
         self.allowPublicKeyRetrieval = allowPublicKeyRetrieval
+        self.maximumPacketSize = maximumPacketSize
     }
 
     /// `mysql://user:***@host:port/database`: the password is always masked.
@@ -171,6 +179,7 @@ public struct MySQLConfiguration: Sendable, CustomStringConvertible, CustomRefle
                 "queryTimeout": self.queryTimeout as Any, "tls": self.tls,
                 "serverPublicKeyPEM": self.serverPublicKeyPEM as Any,
                 "allowPublicKeyRetrieval": self.allowPublicKeyRetrieval,
+                "maximumPacketSize": self.maximumPacketSize,
             ])
     }
 }

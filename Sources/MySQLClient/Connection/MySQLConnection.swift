@@ -89,7 +89,8 @@ public final class MySQLConnection: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let handler = MySQLChannelHandler(
                             authentication: authentication, tls: tls, connectTimeout: connectTimeout,
-                            connectPromise: connectPromise, logger: handlerLogger)
+                            maximumPacketSize: configuration.maximumPacketSize, connectPromise: connectPromise,
+                            logger: handlerLogger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                         handlerBox.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                     }

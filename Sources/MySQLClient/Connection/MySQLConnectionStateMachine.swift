@@ -247,15 +247,20 @@ struct MySQLConnectionStateMachine {
         var reason = "the connection was closed"
         if let error { reason += " (\(error))" }
         let closed = MySQLError(code: .connectionClosed, message: reason)
+        // A reply over the packet limit is the running command's own failure, not a lost connection: it keeps its
+        // code, so no caller retries it as transient. Queued commands never ran and fail as closed.
+        let tooLarge = (error as? MySQLError).flatMap { $0.code == .packetTooLarge ? $0 : nil }
         switch previous {
         case .waitingForHandshake, .authenticating:
-            return [.failConnect(closed), .close]
+            return [.failConnect(tooLarge ?? closed), .close]
         case .negotiatingTLS:
             var tlsError = MySQLError(code: .tls, message: "the connection closed during the TLS handshake")
             if let error { tlsError.message += " (\(error))" }
             return [.failConnect(tlsError), .close]
         case .running:
-            return [.failCommand(closed), .failAll(closed), .close]
+            // Closed first, as on a timeout: a caller woken by the failure hands the connection back to the pool,
+            // which must already see it closed (a decoder error arrives while the socket is still open).
+            return [.close, .failCommand(tooLarge ?? closed), .failAll(closed)]
         case .ready:
             return [.failAll(closed), .close]
         case .closed:

@@ -19,12 +19,22 @@ let mySQLMaximumPacketPayload = 0xFF_FFFF
 struct MySQLPacketDecoder: ByteToMessageDecoder {
     typealias InboundOut = MySQLPacket
 
-    /// The largest joined payload accepted (bounds memory against a malicious or broken peer).
+    /// The largest joined payload accepted (bounds memory against a malicious or broken peer): checked against each
+    /// wire packet's header, before its payload is waited for, so no more than this is ever buffered for one packet.
     var maximumPayloadLength: Int
     private var pending: ByteBuffer?
 
     init(maximumPayloadLength: Int = 1 << 30) {
         self.maximumPayloadLength = maximumPayloadLength
+    }
+
+    /// The error for a packet over the limit; `atLeast` is what its headers announced so far (a split packet may
+    /// announce more parts later).
+    static func tooLarge(atLeast size: Int, limit: Int) -> MySQLError {
+        MySQLError(
+            code: .packetTooLarge,
+            message: "the server sent a packet of at least \(size) bytes, over the limit of \(limit) bytes "
+                + "(MySQLConfiguration.maximumPacketSize); the connection is closed")
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -41,13 +51,14 @@ struct MySQLPacketDecoder: ByteToMessageDecoder {
             else { return nil }
             let length = Int(header & 0xFF_FFFF)
             let sequenceID = UInt8(truncatingIfNeeded: header >> 24)
+            // Checked on the header alone: a packet over the limit is refused before its bytes are buffered.
+            let total = (self.pending?.readableBytes ?? 0) + length
+            guard total <= self.maximumPayloadLength else {
+                throw Self.tooLarge(atLeast: total, limit: self.maximumPayloadLength)
+            }
             guard buffer.readableBytes >= 4 + length else { return nil }
             buffer.moveReaderIndex(forwardBy: 4)
             guard var part = buffer.readSlice(length: length) else { return nil }
-            let total = (self.pending?.readableBytes ?? 0) + length
-            guard total <= self.maximumPayloadLength else {
-                throw MySQLError(code: .protocolError, message: "packet of \(total) bytes exceeds the limit")
-            }
             if length == mySQLMaximumPacketPayload {
                 if self.pending == nil {
                     self.pending = part
