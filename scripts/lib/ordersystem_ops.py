@@ -58,10 +58,12 @@ class Service:
         "analytics-service": ("analyticsuser", "analyticspass", "analytics_db"),
     }
 
-    def __init__(self, kind, port, workdir, binary, environment, log_level="info"):
+    def __init__(self, kind, port, workdir, binary, environment, log_level="info", ops_port=None):
         self.kind, self.port, self.workdir, self.binary = kind, port, workdir, binary
         self.environment = dict(environment)
         self.environment[self.PORT_VARIABLE[kind]] = str(port)
+        if ops_port is not None:
+            self.environment["OPS_PORT"] = str(ops_port)
         self.environment["LOG_LEVEL"] = log_level
         self.environment["DATA_DIR"] = os.path.join(workdir, f"{kind}-{port}")
         if kind in self.DATABASE:
@@ -69,6 +71,8 @@ class Service:
             self.environment.update(DB_USER=user, DB_PASSWORD=password, DB_NAME=name)
         self.process = None
         self.url = f"http://127.0.0.1:{port}"
+        # /health and /metrics: on the ops port when the service has one.
+        self.ops_url = f"http://127.0.0.1:{ops_port}" if ops_port is not None else self.url
         self.log_path = os.path.join(workdir, f"{kind}-{port}.log")
 
     def start(self, wait=True):
@@ -83,7 +87,7 @@ class Service:
         return self
 
     def wait_ready(self, timeout=60, interval=0.1):
-        if not wait_healthy(self.url, self.process, timeout, interval):
+        if not wait_healthy(self.ops_url, self.process, timeout, interval):
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} on {self.port} exited with {self.process.returncode}; see {self.log_path}")
             raise RuntimeError(f"{self.kind} on {self.port} not ready within {timeout} s; see {self.log_path}")
@@ -109,10 +113,21 @@ class Service:
             self.process.wait()
 
     def metric(self, name, labels=""):
-        return metric(self.url, name, labels)
+        return metric(self.ops_url, name, labels)
+
+    def rss_kib(self):
+        """Resident memory of the process in KiB, from /proc (None once it has exited)."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except (OSError, AttributeError):
+            return None
+        return None
 
     def health(self):
-        status, body = http_get(self.url + "/health", timeout=5)
+        status, body = http_get(self.ops_url + "/health", timeout=5)
         try:
             return status, json.loads(body)
         except ValueError:
