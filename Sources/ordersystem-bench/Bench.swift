@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ordersystem-bench",
         abstract: "Throughput of our Redis, MySQL and AMQP clients against real servers.",
-        subcommands: [RedisGet.self, MySQLPointSelect.self, AMQPPublish.self, AMQPConsume.self, PublishOrders.self, HelloServer.self, MySQLInsert.self, JSONCodecs.self, URLParsers.self]
+        subcommands: [RedisGet.self, MySQLPointSelect.self, AMQPPublish.self, AMQPConsume.self, PublishOrders.self, HelloServer.self, MySQLInsert.self, JSONCodecs.self, URLParsers.self, HTTPLoad.self]
     )
 }
 
