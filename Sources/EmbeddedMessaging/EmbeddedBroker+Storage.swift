@@ -30,7 +30,39 @@ extension EmbeddedBroker {
             _ = try await connection.query(
                 "CREATE INDEX IF NOT EXISTS broker_messages_by_queue ON broker_messages (queue, available_at, id)"
             )
+            // Files written before paging lack the column: every row of theirs is in memory.
+            let columns = try await connection.query("PRAGMA table_info(broker_messages)")
+            if !(try columns.contains { try $0.string("name") == "paged" }) {
+                _ = try await connection.query("ALTER TABLE broker_messages ADD COLUMN paged INTEGER NOT NULL DEFAULT 0")
+            }
+            _ = try await connection.query(
+                "CREATE INDEX IF NOT EXISTS broker_messages_paged ON broker_messages (queue, paged, id)"
+            )
         }
+    }
+
+    /// Rows waiting on disk (`paged`), counted by main queue.
+    static func countPaged(in database: SQLiteFileDatabase) async throws -> [String: Int] {
+        let rows = try await database.query(
+            "SELECT home_queue, COUNT(*) AS count FROM broker_messages WHERE paged = 1 GROUP BY home_queue"
+        )
+        var counts: [String: Int] = [:]
+        for row in rows { counts[try row.string("home_queue")] = Int(try row.int64("count")) }
+        return counts
+    }
+
+    /// Reads up to `limit` of `queue`'s paged rows back, oldest first, unmarking them in the same statement.
+    func readPage(queue: String, limit: Int) async throws -> [StoredMessage] {
+        let rows = try await self.database.write(
+            """
+            UPDATE broker_messages SET paged = 0 WHERE id IN (
+                SELECT id FROM broker_messages WHERE queue = ?1 AND paged = 1 ORDER BY id LIMIT ?2)
+            RETURNING \(Self.columns)
+            """,
+            [.text(queue), .int64(Int64(limit))]
+        )
+        // RETURNING gives no order.
+        return try rows.map(Self.storedMessage(from:)).sorted { $0.id < $1.id }
     }
 
     /// The rows of main and retry queues, in ready order; dead-lettered rows stay on disk.
@@ -38,7 +70,7 @@ extension EmbeddedBroker {
         let rows = try await database.query(
             """
             SELECT \(Self.columns) FROM broker_messages
-            WHERE queue <> home_queue || '.dlq'
+            WHERE queue <> home_queue || '.dlq' AND paged = 0
             ORDER BY available_at, id
             """
         )
@@ -69,13 +101,14 @@ extension EmbeddedBroker {
                 let rows = try await connection.query(
                     """
                     INSERT INTO broker_messages
-                        (queue, home_queue, routing_key, body, properties, available_at, published_at)
-                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                        (queue, home_queue, routing_key, body, properties, available_at, published_at, paged)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                     RETURNING id
                     """,
                     [
                         .text(message.queue), .text(message.home), .text(message.routingKey),
                         .bytes(message.body), .bytes(properties), .int64(message.availableAt), .int64(now),
+                        .int64(message.paged ? 1 : 0),
                     ]
                 )
                 guard let id = try rows.first?.int64("id") else { throw StorageDecodingError(column: "id") }

@@ -6,7 +6,10 @@
 //   belongs to. `publish` inserts all rows of a batch in one transaction and confirms only after the commit:
 //   that is the publisher confirm. Ack deletes rows, retry and dead-letter update them; nothing else writes.
 // - Memory mirrors the rows of main and retry queues: a ready list per main queue (FIFO; requeue puts back at the
-//   head), the delayed retries, and each consumer's unsettled deliveries. Dead-lettered rows live only in the
+//   head), the delayed retries, and each consumer's unsettled deliveries. A ready list holds `readyWindow` messages
+//   at most: past it, a publish decides before writing that its copy waits on disk (`paged = 1`); once consumers
+//   have taken half the window, the oldest paged rows are read back (and unmarked) in one statement. A row is in
+//   memory exactly when it is not paged, so nothing is read twice, also after a restart. Dead-lettered rows live only in the
 //   database. One `Mutex` guards that state (`EmbeddedBrokerState`, a pure state machine); it is never held
 //   across an await, and continuations are resumed after it is released.
 // - A scheduler moves retried rows back to their main queue (row updated first, then the message is appended to
@@ -48,8 +51,11 @@ import Timing
 /// `.unroutable` and not stored (RabbitMQ's `mandatory` return, and its 404). Declaring a queue again replaces its retry delays
 /// and adds its binding keys; no binding is ever removed.
 ///
-/// Counting: ``messageCount(queue:)`` of a main queue is its ready messages in memory (neither unacknowledged
-/// ones nor retries waiting for their delay); of a retry or dead-letter queue, its rows in the database.
+/// Counting: ``messageCount(queue:)`` of a main queue is its ready messages (neither unacknowledged ones nor
+/// retries waiting for their delay); of a retry or dead-letter queue, its rows in the database.
+///
+/// Memory: a main queue keeps at most `readyWindow` ready messages in memory; further publishes wait on disk only
+/// (`paged` rows) until consumers have taken half the window, then are read back a page at a time, oldest first.
 ///
 /// Lifecycle: ``open(database:maximumBodySize:logger:)``; then ``run()``, in the service group of the services that
 /// use the broker (before them, so that it stops after them), returns retried messages to their queues when their
@@ -69,10 +75,14 @@ public final class EmbeddedBroker: MessageBroker, Service {
     /// Opened by ``shutdown()``: ends ``run()``.
     private let stopRequested = Latch()
 
-    private init(database: SQLiteFileDatabase, logger: Logger, loaded: [StoredMessage], maximumBodySize: Int?) {
+    private init(
+        database: SQLiteFileDatabase, logger: Logger, loaded: [StoredMessage], spilled: [String: Int],
+        maximumBodySize: Int?, readyWindow: Int
+    ) {
         self.database = database
         self.logger = logger
-        self.state = Mutex(EmbeddedBrokerState(loaded: loaded, maximumBodySize: maximumBodySize))
+        self.state = Mutex(
+            EmbeddedBrokerState(loaded: loaded, spilled: spilled, maximumBodySize: maximumBodySize, readyWindow: readyWindow))
     }
 
     /// Opens the broker on `database`: creates its `broker_` tables if missing and loads the stored messages of
@@ -82,17 +92,24 @@ public final class EmbeddedBroker: MessageBroker, Service {
     ///   - maximumBodySize: the largest body handed to a consumer (`AMQP_MAX_BODY`), as the RabbitMQ adapter's; a
     ///     larger one stays stored and its delivery comes with ``Delivery/oversizedBody``, to be dead-lettered with
     ///     its body. `nil`: any size.
+    ///   - readyWindow: ready messages kept in memory per main queue at most; more wait on disk and are read back
+    ///     in pages (``EmbeddedBrokerState/readyWindow``).
     ///   - logger: for failures of the scheduler and a summary at open.
     public static func open(
-        database: SQLiteFileDatabase, maximumBodySize: Int? = nil, logger: Logger
+        database: SQLiteFileDatabase, maximumBodySize: Int? = nil, readyWindow: Int = 4096, logger: Logger
     ) async throws -> EmbeddedBroker {
         try await Self.createSchema(in: database)
         let loaded = try await Self.loadMessages(from: database)
+        let spilled = try await Self.countPaged(in: database)
         let broker = EmbeddedBroker(
-            database: database, logger: logger, loaded: loaded, maximumBodySize: maximumBodySize)
+            database: database, logger: logger, loaded: loaded, spilled: spilled, maximumBodySize: maximumBodySize,
+            readyWindow: readyWindow)
         logger.info(
             "embedded broker opened",
-            metadata: ["path": "\(database.path)", "stored_messages": "\(loaded.count)"]
+            metadata: [
+                "path": "\(database.path)", "stored_messages": "\(loaded.count)",
+                "waiting_on_disk": "\(spilled.values.reduce(0, +))",
+            ]
         )
         return broker
     }
@@ -176,10 +193,13 @@ public final class EmbeddedBroker: MessageBroker, Service {
         }
         guard !copies.isEmpty else { return outcomes }
 
+        var placed = copies.map(\.message)
+        self.state.withLock { $0.place(&placed) }
         let stored: [StoredMessage]
         do {
-            stored = try await self.insert(copies.map(\.message))
+            stored = try await self.insert(placed)
         } catch {
+            self.state.withLock { $0.unplace(placed) }
             self.logger.warning(
                 "embedded broker could not store published messages",
                 metadata: ["messages": "\(messages.count)", "error": "\(error)"]
@@ -191,12 +211,35 @@ public final class EmbeddedBroker: MessageBroker, Service {
         }
         let (wakeups, addedDelayed) = self.state.withLock { state in
             var wakeups = EmbeddedBrokerState.Wakeups()
-            let addedDelayed = state.enqueue(stored, wakeups: &wakeups)
+            let addedDelayed = state.enqueue(stored, placed: true, wakeups: &wakeups)
             return (wakeups, addedDelayed)
         }
         wakeups.resume()
         if addedDelayed { self.retrySignal.signal() }
+        // Rows that went to disk while the queue's memory is short (its consumers took the rest meanwhile) are read
+        // back now: a consumer waiting on an empty list would not ask again.
+        for home in Set(stored.filter(\.paged).map(\.home)) { await self.loadPage(queue: home) }
         return outcomes
+    }
+
+    /// Reads the next page of `queue`'s rows waiting on disk into its ready list, when it is short of ready messages
+    /// (``EmbeddedBrokerState/pageToLoad(queue:)``); called by publishes and by consumers asking for more.
+    func loadPage(queue: String) async {
+        guard let limit = self.state.withLock({ $0.pageToLoad(queue: queue) }) else { return }
+        do {
+            let page = try await self.readPage(queue: queue, limit: limit)
+            let wakeups = self.state.withLock { state in
+                var wakeups = EmbeddedBrokerState.Wakeups()
+                state.loaded(page, queue: queue, wakeups: &wakeups)
+                return wakeups
+            }
+            wakeups.resume()
+        } catch {
+            // The next publish or `next` of this queue tries again.
+            self.state.withLock { $0.loadFailed(queue: queue) }
+            self.logger.warning(
+                "embedded broker could not read waiting messages back", metadata: ["queue": "\(queue)", "error": "\(error)"])
+        }
     }
 
     /// Starts a consumer of main queue `queue` with at most `prefetch` (at least 1) unsettled deliveries.
@@ -208,7 +251,7 @@ public final class EmbeddedBroker: MessageBroker, Service {
         return EmbeddedBrokerConsumer(broker: self, id: id, queue: queue)
     }
 
-    /// The number of messages in `queue`: for a main queue, the ready messages in memory (unacknowledged
+    /// The number of messages in `queue`: for a main queue, the ready messages (in memory or on disk; unacknowledged
     /// deliveries and retries waiting for their delay are not counted); for a retry queue (`q.retry.n`) or a
     /// dead-letter queue (`q.dlq`) of a declared queue, its rows in the database. Throws for any other name.
     public func messageCount(queue: String) async throws -> Int {
@@ -222,6 +265,11 @@ public final class EmbeddedBroker: MessageBroker, Service {
         }
         if let ready { return ready }
         return try await self.countRows(queue: queue)
+    }
+
+    /// Ready messages of main queue `queue` held in memory now (at most `readyWindow`); nil for an unknown queue.
+    public func readyInMemory(queue: String) -> Int? {
+        self.state.withLock { $0.readyInMemory(queue: queue) }
     }
 
     /// Reads up to `limit` stored messages of any queue (main, retry or dead-letter), oldest first, without

@@ -30,6 +30,8 @@ final class EmbeddedBrokerConsumer: MessageConsumer {
     func next(limit: Int) async throws -> [Delivery]? {
         let limit = max(limit, 1)
         let broker = self.broker
+        // Messages waiting on disk are read back before the ready list runs dry.
+        await broker.loadPage(queue: self.queue)
         let id = self.id
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: EmbeddedBrokerState.Continuation) in

@@ -17,6 +17,8 @@ extension EmbeddedBroker {
         var availableAt: Int64
         /// Whether the next delivery is marked redelivered.
         var redelivered: Bool
+        /// Whether the row waits on disk only (its main queue's ready list was full): read back in a page later.
+        var paged = false
 
         /// The delivery handed out under `tag`; a body over `maximumBodySize` stays in the store (as RabbitMQ's
         /// client drops it, see ``OversizedBody``): the delivery then has an empty body and says why.
@@ -76,6 +78,12 @@ struct EmbeddedBrokerState {
         var ready = Deque<StoredMessage>()
         /// Consumers whose `next` waits, in the order they asked.
         var waiting: [UInt64] = []
+        /// Ready messages waiting on disk only (`paged` rows, committed or about to be), read back in pages.
+        var spilled = 0
+        /// Copies of publishes under way that will join `ready` once their rows are committed.
+        var reservedMemory = 0
+        /// Whether a page is being read.
+        var loading = false
     }
 
     private struct Waiter {
@@ -117,6 +125,8 @@ struct EmbeddedBrokerState {
     private var queues: [String: QueueState] = [:]
     /// Rows loaded at open whose main queue is not declared yet, by main queue, in ready order.
     private var parked: [String: [StoredMessage]] = [:]
+    /// Rows waiting on disk at open whose main queue is not declared yet, counted by main queue.
+    private var parkedSpilled: [String: Int] = [:]
     /// Rows in retry queues of declared queues, waiting for their delay.
     private var delayed: [StoredMessage] = []
     private var consumers: [UInt64: ConsumerState] = [:]
@@ -124,9 +134,14 @@ struct EmbeddedBrokerState {
     private var nextDeliveryTag: UInt64 = 1
     /// The largest body handed to a consumer (`AMQP_MAX_BODY`); `nil`: any.
     private let maximumBodySize: Int?
+    /// Ready messages kept in memory per main queue at most; beyond it new ones wait on disk and are read back in
+    /// pages as consumers take the others, so a backlog costs disk, not memory.
+    let readyWindow: Int
 
-    init(loaded: [StoredMessage], maximumBodySize: Int? = nil) {
+    init(loaded: [StoredMessage], spilled: [String: Int] = [:], maximumBodySize: Int? = nil, readyWindow: Int = 4096) {
         self.maximumBodySize = maximumBodySize
+        self.readyWindow = max(readyWindow, 2)
+        self.parkedSpilled = spilled
         for message in loaded { self.parked[message.home, default: []].append(message) }
     }
 
@@ -152,6 +167,7 @@ struct EmbeddedBrokerState {
         for queue in topology.queues {
             if self.queues[queue.name] == nil {
                 var state = QueueState(retryDelays: queue.retryDelays)
+                state.spilled = self.parkedSpilled.removeValue(forKey: queue.name) ?? 0
                 for message in self.parked.removeValue(forKey: queue.name) ?? [] {
                     if message.queue == message.home {
                         state.ready.append(message)
@@ -223,14 +239,69 @@ struct EmbeddedBrokerState {
 
     // MARK: Messages
 
+    /// Decides, before a publish writes its rows, which copies for main queues wait on disk: every one once the
+    /// queue holds ``readyWindow`` ready messages in memory, or already has some on disk (so the queue stays first
+    /// in, first out). The others reserve their place in memory.
+    mutating func place(_ copies: inout [StoredMessage]) {
+        for index in copies.indices where copies[index].queue == copies[index].home {
+            let home = copies[index].home
+            guard let queue = self.queues[home] else { continue }
+            if queue.spilled > 0 || queue.ready.count + queue.reservedMemory >= self.readyWindow {
+                copies[index].paged = true
+                self.queues[home]?.spilled += 1
+            } else {
+                self.queues[home]?.reservedMemory += 1
+            }
+        }
+    }
+
+    /// Undoes ``place(_:)`` for copies whose rows could not be written.
+    mutating func unplace(_ copies: [StoredMessage]) {
+        for copy in copies where copy.queue == copy.home && self.queues[copy.home] != nil {
+            if copy.paged {
+                self.queues[copy.home]?.spilled -= 1
+            } else {
+                self.queues[copy.home]?.reservedMemory -= 1
+            }
+        }
+    }
+
+    /// How many rows to read back for `queue`, when fewer than half the window are ready in memory, some wait on
+    /// disk and no read is under way; marks the read under way. Nil: nothing to read.
+    mutating func pageToLoad(queue name: String) -> Int? {
+        guard !self.isShutDown, let queue = self.queues[name], queue.spilled > 0, !queue.loading,
+            queue.ready.count < self.readyWindow / 2
+        else { return nil }
+        self.queues[name]?.loading = true
+        return max(1, self.readyWindow - queue.ready.count - queue.reservedMemory)
+    }
+
+    /// Appends a page read back from disk (oldest first) to `queue`'s ready list, ends the read, and serves waiting
+    /// consumers.
+    mutating func loaded(_ messages: [StoredMessage], queue name: String, wakeups: inout Wakeups) {
+        guard self.queues[name] != nil else { return }
+        self.queues[name]?.loading = false
+        self.queues[name]?.spilled -= messages.count
+        self.queues[name]?.ready.append(contentsOf: messages)
+        self.dispatch(queue: name, wakeups: &wakeups)
+    }
+
+    /// A read of `queue` failed: the next ``pageToLoad(queue:)`` may start another.
+    mutating func loadFailed(queue name: String) {
+        self.queues[name]?.loading = false
+    }
+
     /// Takes in messages whose rows were just committed (published, or moved into a retry queue), and hands
-    /// ready ones to waiting consumers. Returns whether delayed messages were added.
-    mutating func enqueue(_ messages: [StoredMessage], wakeups: inout Wakeups) -> Bool {
+    /// ready ones to waiting consumers. Returns whether delayed messages were added. `placed`: the copies of a
+    /// publish, placed by ``place(_:)`` (a paged one stays on disk; the others take their reserved place).
+    mutating func enqueue(_ messages: [StoredMessage], placed: Bool = false, wakeups: inout Wakeups) -> Bool {
         var touched: [String] = []
         var addedDelayed = false
         for message in messages {
             if message.queue == message.home {
                 guard self.queues[message.home] != nil else { continue }
+                if message.paged { continue }
+                if placed { self.queues[message.home]?.reservedMemory -= 1 }
                 self.queues[message.home]?.ready.append(message)
                 if !touched.contains(message.home) { touched.append(message.home) }
             } else if message.queue != BrokerTopology.deadLetterQueueName(of: message.home) {
@@ -276,8 +347,14 @@ struct EmbeddedBrokerState {
         _ = self.enqueue(returned, wakeups: &wakeups)
     }
 
-    /// The number of ready messages of main queue `queue`, or nil when it is no declared main queue.
+    /// The number of ready messages of main queue `queue` (in memory and waiting on disk), or nil when it is no
+    /// declared main queue.
     func readyCount(queue: String) -> Int? {
+        self.queues[queue].map { $0.ready.count + $0.spilled }
+    }
+
+    /// Ready messages of `queue` held in memory (for tests of the window).
+    func readyInMemory(queue: String) -> Int? {
         self.queues[queue]?.ready.count
     }
 

@@ -183,7 +183,16 @@ final class EmbeddedBrokerTests: XCTestCase {
     }
 
     func testConcurrentPublishersAndConsumersDeliverEveryMessageExactlyOnce() async throws {
-        try await withFixture { fixture in
+        try await self.concurrentPublishersAndConsumersDeliverEveryMessageExactlyOnce(readyWindow: 4096)
+    }
+
+    /// The same with a ready window of 8: most messages wait on disk and are read back while publishers write more.
+    func testConcurrentPublishersAndConsumersDeliverEveryMessageExactlyOnceThroughPages() async throws {
+        try await self.concurrentPublishersAndConsumersDeliverEveryMessageExactlyOnce(readyWindow: 8)
+    }
+
+    private func concurrentPublishersAndConsumersDeliverEveryMessageExactlyOnce(readyWindow: Int) async throws {
+        try await withFixture(readyWindow: readyWindow) { fixture in
             var consumers: [any MessageConsumer] = []
             for _ in 0..<4 { consumers.append(try await fixture.broker.consume(queue: Self.analytics, prefetch: 8)) }
             let broker = fixture.broker
@@ -298,6 +307,56 @@ final class EmbeddedBrokerTests: XCTestCase {
             XCTAssertNil(more)
             let deadLetterQueue = "\(Self.analytics).dlq"
             await XCTAssertThrowsErrorAsync(try await fixture.broker.consume(queue: deadLetterQueue, prefetch: 1))
+        }
+    }
+
+    // MARK: Paging
+
+    /// A backlog beyond the ready window waits on disk: memory holds at most the window, the count is the whole
+    /// backlog, and every message comes out once, in publish order, as consumers take them.
+    func testABacklogBeyondTheReadyWindowWaitsOnDiskAndComesBackInOrder() async throws {
+        try await withFixture(readyWindow: 10) { fixture in
+            _ = await fixture.broker.publish((1...35).map { Self.message($0) })
+            let count = try await fixture.broker.messageCount(queue: Self.analytics)
+            XCTAssertEqual(count, 35)
+            XCTAssertEqual(fixture.broker.readyInMemory(queue: Self.analytics), 10)
+            let consumer = try await fixture.broker.consume(queue: Self.analytics, prefetch: 4)
+            var numbers: [Int] = []
+            while numbers.count < 35 {
+                let batch = try await Self.receive(from: consumer, count: min(4, 35 - numbers.count))
+                numbers += batch.map(Self.number)
+                try await consumer.ack(batch)
+                XCTAssertLessThanOrEqual(fixture.broker.readyInMemory(queue: Self.analytics) ?? 0, 10)
+            }
+            XCTAssertEqual(numbers, Array(1...35))
+            let left = try await fixture.broker.messageCount(queue: Self.analytics)
+            XCTAssertEqual(left, 0)
+            let stored = try await fixture.broker.peek(queue: Self.analytics, limit: 10)
+            XCTAssertTrue(stored.isEmpty)
+        }
+    }
+
+    /// Messages waiting on disk survive a restart unread and in order; those that were in memory come back
+    /// marked redelivered, the paged ones not (they were never handed out), and retries still return.
+    func testPagedMessagesSurviveARestartInOrder() async throws {
+        try await withFixture(readyWindow: 10) { fixture in
+            _ = await fixture.broker.publish((1...25).map { Self.message($0) })
+            let consumer = try await fixture.broker.consume(queue: Self.analytics, prefetch: 1)
+            let first = try await Self.receive(from: consumer, count: 1)[0]
+            try await consumer.retry(first, level: 1)
+            try await fixture.restart()
+            XCTAssertLessThanOrEqual(fixture.broker.readyInMemory(queue: Self.analytics) ?? 0, 10)
+            let after = try await fixture.broker.consume(queue: Self.analytics, prefetch: 5)
+            var deliveries: [Delivery] = []
+            while deliveries.count < 25 {
+                let batch = try await Self.receive(from: after, count: 1)
+                deliveries += batch
+                try await after.ack(batch)
+            }
+            let numbers = deliveries.map(Self.number)
+            XCTAssertEqual(Array(numbers.filter { $0 != 1 }), Array(2...25), "the backlog in order")
+            XCTAssertEqual(numbers.filter { $0 == 1 }.count, 1, "the retried message returned once")
+            XCTAssertTrue(deliveries.filter { Self.number($0) >= 11 }.allSatisfy { !$0.redelivered }, "paged: never handed out")
         }
     }
 
@@ -532,9 +591,10 @@ final class EmbeddedBrokerTests: XCTestCase {
 
     private func withFixture(
         declare: Bool = true,
+        readyWindow: Int = 4096,
         _ body: (BrokerFixture) async throws -> Void
     ) async throws {
-        let fixture = try await BrokerFixture.make(declare: declare ? Self.topology : nil)
+        let fixture = try await BrokerFixture.make(declare: declare ? Self.topology : nil, readyWindow: readyWindow)
         do {
             try await body(fixture)
         } catch {
@@ -549,29 +609,31 @@ final class EmbeddedBrokerTests: XCTestCase {
 private final class BrokerFixture {
     let directory: URL
     let topology: BrokerTopology?
+    let readyWindow: Int
     private(set) var database: SQLiteFileDatabase
     private(set) var broker: EmbeddedBroker
     private var running: FixtureService
     static let logger = Logger(label: "embedded-broker-tests") { _ in SwiftLogNoOpLogHandler() }
 
     private init(
-        directory: URL, topology: BrokerTopology?, database: SQLiteFileDatabase, broker: EmbeddedBroker,
+        directory: URL, topology: BrokerTopology?, readyWindow: Int, database: SQLiteFileDatabase, broker: EmbeddedBroker,
         running: FixtureService
     ) {
         self.directory = directory
         self.topology = topology
+        self.readyWindow = readyWindow
         self.database = database
         self.broker = broker
         self.running = running
     }
 
-    static func make(declare topology: BrokerTopology?) async throws -> BrokerFixture {
+    static func make(declare topology: BrokerTopology?, readyWindow: Int = 4096) async throws -> BrokerFixture {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("embedded-broker-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let (database, broker) = try await Self.open(directory: directory, topology: topology)
+        let (database, broker) = try await Self.open(directory: directory, topology: topology, readyWindow: readyWindow)
         return BrokerFixture(
-            directory: directory, topology: topology, database: database, broker: broker,
+            directory: directory, topology: topology, readyWindow: readyWindow, database: database, broker: broker,
             running: FixtureService(broker))
     }
 
@@ -579,7 +641,8 @@ private final class BrokerFixture {
     /// `open`, as the services do.
     func restart() async throws {
         await self.stop()
-        (self.database, self.broker) = try await Self.open(directory: self.directory, topology: self.topology)
+        (self.database, self.broker) = try await Self.open(
+            directory: self.directory, topology: self.topology, readyWindow: self.readyWindow)
         self.running = FixtureService(self.broker)
     }
 
@@ -596,13 +659,14 @@ private final class BrokerFixture {
 
     static func open(
         directory: URL,
-        topology: BrokerTopology?
+        topology: BrokerTopology?,
+        readyWindow: Int = 4096
     ) async throws -> (SQLiteFileDatabase, EmbeddedBroker) {
         let database = try await SQLiteFileDatabase.open(
             path: directory.appendingPathComponent("broker.sqlite").path,
             logger: Self.logger
         )
-        let broker = try await EmbeddedBroker.open(database: database, logger: Self.logger)
+        let broker = try await EmbeddedBroker.open(database: database, readyWindow: readyWindow, logger: Self.logger)
         if let topology { try await broker.declare(topology) }
         return (database, broker)
     }
