@@ -30,9 +30,9 @@ public protocol OrderStore: Sendable {
 
     /// Claims up to `limit` due events, oldest first, and leases each until `leaseUntil` so that no other relay
     /// claims it meanwhile; no lock is held once this returns (the broker's confirms are awaited outside any
-    /// transaction). Due means: not published, not parked, created at or before `createdBefore` (younger events
-    /// belong to the instance that stored them, which publishes them from memory) and not leased or set aside past
-    /// `now`.
+    /// transaction). Due means: not published, not parked, and either never claimed, released or set aside and
+    /// created at or before `createdBefore` (younger events belong to the instance that stored them, which publishes
+    /// them from memory), or claimed, released or set aside until `now` at the latest.
     func claimDueEvents(limit: Int, createdBefore: Timestamp, now: Timestamp, leaseUntil: Timestamp) async throws
         -> [OutboxEvent]
 

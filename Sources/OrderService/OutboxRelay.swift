@@ -203,8 +203,8 @@ public final class OutboxRelay: Service, Sendable {
     /// nothing (``PublishOutcome/unavailable(reason:)``: disconnected, blocked, no confirm in time), no attempt is
     /// counted and it throws ``OutboxRelayError`` so the relay backs off.
     ///
-    /// `claimed` events were leased by the poll: after a failed round they are released at once, so the retry
-    /// after the backoff finds them. Events from memory need nothing: they become due after the hand-off window.
+    /// After a failed round the events are released (due at once), so the poll after the backoff finds them:
+    /// claimed ones lose their lease, and ones from memory do not wait for the hand-off window.
     func publish(
         _ events: [OutboxEvent], claimed: Bool, cutoff: ContinuousClock.Instant? = nil
     ) async throws {
@@ -251,16 +251,17 @@ public final class OutboxRelay: Service, Sendable {
             try await self.setAside(failed, at: now)
         }
         guard unavailable.isEmpty else {
-            if claimed {
-                try await self.store.releaseEvents(eventIDs: unavailable.map(\.event.eventID), dueAt: now)
-            }
+            // Due again at once, for the poll after the backoff: claimed ones lose their lease, and new ones from
+            // memory need not wait for the hand-off window.
+            try await self.store.releaseEvents(eventIDs: unavailable.map(\.event.eventID), dueAt: now)
             throw OutboxRelayError(unconfirmed: unavailable.count, reason: unavailable[0].reason)
         }
     }
 
-    /// The broker's outcomes, or every message `.unavailable` when the wait was cut short: at graceful shutdown
-    /// during the relay's loop, or at `cutoff` (the flush's deadline). The abandoned publish's confirms are no longer
-    /// awaited; its events stay in the outbox.
+    /// The broker's outcomes. At graceful shutdown during the relay's loop, or at `cutoff` (the flush's deadline),
+    /// the publish is cancelled: what the broker confirmed by then counts, and the rest comes back unavailable (the
+    /// RabbitMQ adapter stops waiting for confirms at once), so the stop is not held up and nothing confirmed is
+    /// sent again.
     private func publishUnlessCut(
         _ messages: [OutgoingMessage], cutoff: ContinuousClock.Instant?
     ) async -> [PublishOutcome] {
@@ -268,6 +269,7 @@ public final class OutboxRelay: Service, Sendable {
         let outcomes = await withTaskGroup(of: [PublishOutcome]?.self) { group -> [PublishOutcome]? in
             group.addTask { await self.broker.publish(messages) }
             group.addTask {
+                // The loop's publish is cut by the stop; the flush's (which runs after the stop) only by its deadline.
                 if let cutoff {
                     try? await Task.sleep(until: cutoff)
                 } else {
@@ -275,10 +277,23 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 return nil
             }
-            // The loop's publish is cut by the stop; the flush's (which runs after the stop) only by its deadline.
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            var outcomes: [PublishOutcome]?
+            var cut = false
+            // Whichever ends first cancels the other; the publish's answer is kept either way.
+            while let result = await group.next() {
+                if let result {
+                    outcomes = result
+                } else if outcomes == nil {
+                    cut = true
+                }
+                group.cancelAll()
+            }
+            // A failure after the cut may be the cancellation's doing, not the broker's verdict on the event.
+            guard cut, let outcomes else { return outcomes }
+            return outcomes.map { outcome in
+                guard let reason = outcome.failureReason else { return outcome }
+                return .unavailable(reason: "abandoned at the stop: \(reason)")
+            }
         }
         return outcomes ?? messages.map { _ in .unavailable(reason: "abandoned: the service is stopping") }
     }

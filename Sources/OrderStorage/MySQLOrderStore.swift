@@ -301,8 +301,8 @@ public final class MySQLOrderStore: OrderStore {
             let rows = try await connection.query(
                 """
                 SELECT id, attempts, event_id, aggregate_id, event_type, routing_key, payload, created_at FROM outbox_events
-                WHERE published_at IS NULL AND parked_at IS NULL AND created_at <= ?
-                    AND (available_at IS NULL OR available_at <= ?)
+                WHERE published_at IS NULL AND parked_at IS NULL
+                    AND (available_at IS NULL AND created_at <= ? OR available_at <= ?)
                 ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED
                 """,
                 [.timestamp(createdBefore), .timestamp(now), .int(Int64(limit))]

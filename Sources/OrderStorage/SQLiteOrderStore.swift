@@ -214,8 +214,8 @@ public final class SQLiteOrderStore: OrderStore {
             """
             UPDATE outbox_events SET available_at = ? WHERE id IN (
                 SELECT id FROM outbox_events
-                WHERE published_at IS NULL AND parked_at IS NULL AND created_at <= ?
-                    AND (available_at IS NULL OR available_at <= ?)
+                WHERE published_at IS NULL AND parked_at IS NULL
+                    AND (available_at IS NULL AND created_at <= ? OR available_at <= ?)
                 ORDER BY id LIMIT ?)
             RETURNING id, attempts, event_id, aggregate_id, event_type, routing_key, payload, created_at
             """,

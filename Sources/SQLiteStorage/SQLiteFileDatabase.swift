@@ -82,15 +82,20 @@ public final class SQLiteFileDatabase: Sendable {
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction on the writer connection: committed when `body` returns,
     /// rolled back when it throws. `IMMEDIATE` takes the write lock up front, which also serialises
     /// several processes sharing the file (e.g. two `migrate` runs).
+    ///
+    /// `COMMIT` and `ROLLBACK` run even when the calling task is cancelled: SQLiteNIO's async calls refuse to start
+    /// in a cancelled task, which would leave the writer inside the transaction and fail every later one ("cannot
+    /// start a transaction within a transaction"); its future-based calls do not look at cancellation.
     public func transaction<T>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
         try await self.writeLock.withLock {
             _ = try await self.writer.query("BEGIN IMMEDIATE")
             let result: T
             do {
                 result = try await body(self.writer)
+                try await Self.regardlessOfCancellation(self.writer, "COMMIT")
             } catch {
                 do {
-                    _ = try await self.writer.query("ROLLBACK")
+                    try await Self.regardlessOfCancellation(self.writer, "ROLLBACK")
                 } catch let rollbackError {
                     self.logger.error(
                         "rollback failed",
@@ -99,9 +104,14 @@ public final class SQLiteFileDatabase: Sendable {
                 }
                 throw error
             }
-            _ = try await self.writer.query("COMMIT")
             return result
         }
+    }
+
+    /// Runs `sql` through SQLiteNIO's future-based call, which a cancelled task does not stop.
+    private static func regardlessOfCancellation(_ connection: SQLiteConnection, _ sql: String) async throws {
+        let done: EventLoopFuture<[SQLiteRow]> = connection.query(sql, [])
+        _ = try await done.get()
     }
 
     /// Runs one statement on the writer connection, in its own implicit transaction.

@@ -92,6 +92,22 @@ final class EmbeddedBrokerLifecycleTests: XCTestCase {
             await broker.run()
         }
     }
+
+    /// A publish whose task is cancelled while it writes leaves the file usable: the transaction is rolled back
+    /// even though the task is cancelled, and the next publish is stored (it used to fail for good with "cannot
+    /// start a transaction within a transaction").
+    func testAPublishCancelledWhileWritingLeavesTheBrokerUsable() async throws {
+        try await self.withBroker { broker in
+            for round in 0..<20 {
+                let publishing = Task { await broker.publish((0..<50).map { Self.message(round * 100 + $0) }) }
+                try await Task.sleep(for: .microseconds(200 * (round % 5)))
+                publishing.cancel()
+                _ = await publishing.value
+            }
+            let outcomes = await broker.publish([Self.message(9999)])
+            XCTAssertEqual(outcomes, [.confirmed], "the broker still stores after cancelled writes")
+        }
+    }
 }
 
 private func XCTAssertThrowsErrorAsync(

@@ -133,6 +133,19 @@ struct OrderStoreContract {
         XCTAssertEqual(leased, [])
         let expired = try await self.claimDue(at: now.adding(seconds: 31))
         XCTAssertEqual(expired.map(\.eventID), claimed.map(\.eventID))
+
+        // A young event its relay gave up on (released) is due at once, hand-off window or not.
+        try await self.createOrder(1, at: now)
+        let windowed = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: now.adding(seconds: -10), now: now, leaseUntil: now.adding(seconds: 30))
+        XCTAssertEqual(windowed, [], "young, and the first one leased")
+        let taken = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: now.adding(seconds: 1), now: now, leaseUntil: now.adding(seconds: 30))
+        XCTAssertEqual(taken.count, 1)
+        try await self.store.releaseEvents(eventIDs: taken.map(\.eventID), dueAt: now)
+        let released = try await self.store.claimDueEvents(
+            limit: 10, createdBefore: now.adding(seconds: -10), now: now, leaseUntil: now.adding(seconds: 30))
+        XCTAssertEqual(released.map(\.eventID), taken.map(\.eventID), "released: due despite the window")
     }
 
     /// A failed event is set aside until its retry time with its attempts counted; a parked one is never claimed,

@@ -250,6 +250,33 @@ final class OutboxRelayTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(events.count, 5)
     }
 
+    /// New events whose publish from memory failed (the broker was down) are published once it is back, after the
+    /// relay's backoff, not after the hand-off window: the failed round releases them.
+    func testNewEventsTheBrokerFailedAreRetriedWithoutWaitingForTheWindow() async throws {
+        let flaky = FlakyBroker(wrapping: self.broker.broker)
+        let app = try await self.fixture.makeApp(broker: flaky) {
+            $0.relay.pollInterval = .milliseconds(50)
+            $0.relay.handoffWindow = .seconds(3600)
+        }
+        try await app.test(.router) { client in
+            try await Task.sleep(for: .milliseconds(200))
+            flaky.isDown = true
+            for index in 0..<3 {
+                let response = try await client.execute(
+                    uri: "/orders", method: .post,
+                    body: ByteBuffer(string: #"{"customer_id":"c\#(index)","product_id":"p","quantity":1,"total_amount":5}"#))
+                XCTAssertEqual(response.status, .created)
+            }
+            let attempted = await eventually { flaky.publishCalls >= 2 }
+            XCTAssertTrue(attempted)
+            flaky.isDown = false
+            let drained = try await eventually(timeout: .seconds(15)) { try await self.store.outboxBacklog().pending == 0 }
+            XCTAssertTrue(drained, "published within the backoff, not after the hour-long window")
+        }
+        let events = try await self.drainQueue(OrderTopology.analyticsQueue, expecting: 3)
+        XCTAssertEqual(events.count, 3)
+    }
+
     /// An event the broker fails while it confirms the others does not hold them up: it is set aside, retried,
     /// parked after `maxAttempts`, counted and reported; unparked, it flows.
     func testAnEventFailedAloneIsSetAsideThenParkedWhileTheOthersFlow() async throws {

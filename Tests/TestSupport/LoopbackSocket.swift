@@ -14,12 +14,7 @@ public struct LoopbackSocket: Sendable {
 
     /// Binds (and with `listening`, listens with a backlog of 8).
     public init(listening: Bool = false) throws {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+        let descriptor = try tcpSocket()
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -47,6 +42,17 @@ public struct LoopbackSocket: Sendable {
     public func close() {
         closeDescriptor(self.descriptor)
     }
+}
+
+/// A new IPv4 TCP socket.
+func tcpSocket() throws -> Int32 {
+    #if canImport(Glibc)
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+    return descriptor
 }
 
 /// `close(2)`, callable where a method named `close` hides it.

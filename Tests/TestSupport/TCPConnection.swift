@@ -12,12 +12,7 @@ public final class TCPConnection: @unchecked Sendable {
 
     /// Connects to `127.0.0.1:port`; reads and writes time out after `timeoutMilliseconds`.
     public init(port: Int, timeoutMilliseconds: Int = 5_000) throws {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+        let descriptor = try tcpSocket()
         var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: Int((timeoutMilliseconds % 1000) * 1000))
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
