@@ -6,9 +6,6 @@ import Storage
 
 /// The SQL of the embedded broker: one table, `broker_messages`, one row per routed copy of a message.
 extension EmbeddedBroker {
-    /// Ids per statement in `WHERE id IN (...)`: well below SQLite's bind limit (999 in old builds).
-    static let idsPerStatement = 500
-
     private static let columns = "id, queue, home_queue, routing_key, body, properties, available_at"
 
     static func createSchema(in database: SQLiteFileDatabase) async throws {
@@ -121,14 +118,14 @@ extension EmbeddedBroker {
 
     /// Deletes the rows `ids` (acknowledged messages).
     func deleteRows(ids: [Int64]) async throws {
-        try await self.writeChunked(ids: ids) { placeholders in
+        try await self.database.writeInChunks(ids.map { .int64($0) }) { placeholders in
             "DELETE FROM broker_messages WHERE id IN (\(placeholders))"
         }
     }
 
     /// Moves the rows `ids` from their retry queue back to their main queue.
     func moveHome(ids: [Int64]) async throws {
-        try await self.writeChunked(ids: ids) { placeholders in
+        try await self.database.writeInChunks(ids.map { .int64($0) }) { placeholders in
             "UPDATE broker_messages SET queue = home_queue WHERE id IN (\(placeholders))"
         }
     }
@@ -162,26 +159,6 @@ extension EmbeddedBroker {
             var delivery = message.delivery(tag: UInt64(message.id))
             delivery.queue = message.queue
             return delivery
-        }
-    }
-
-    /// Runs `statement` (given the `?` placeholders) for `ids` in chunks; several chunks in one transaction.
-    private func writeChunked(ids: [Int64], statement: (String) -> String) async throws {
-        let chunks = ids.chunked(into: Self.idsPerStatement)
-        func sql(_ chunk: ArraySlice<Int64>) -> String {
-            statement(Array(repeating: "?", count: chunk.count).joined(separator: ", "))
-        }
-        switch chunks.count {
-        case 0:
-            return
-        case 1:
-            try await self.database.write(sql(chunks[0]), chunks[0].map { .int64($0) })
-        default:
-            try await self.database.transaction { connection in
-                for chunk in chunks {
-                    _ = try await connection.query(sql(chunk), chunk.map { .int64($0) })
-                }
-            }
         }
     }
 

@@ -187,11 +187,7 @@ public final class MySQLOrderStore: OrderStore {
     /// bit of its size (a batch of 7 takes three), and seven shapes of each statement keep the connection's prepared
     /// statements reused rather than one prepared per batch size.
     private static func insert(_ entries: [NewOrder], on connection: MySQLConnection) async throws {
-        var remaining = entries[...]
-        while !remaining.isEmpty {
-            let size = Self.chunkSizes.first { $0 <= remaining.count }!
-            let chunk = remaining.prefix(size)
-            remaining = remaining.dropFirst(size)
+        try await Self.inChunks(entries, sizes: Self.chunkSizes) { size, chunk in
             var orderBinds: [MySQLData] = []
             var eventBinds: [MySQLData] = []
             orderBinds.reserveCapacity(8 * size)
@@ -319,7 +315,7 @@ public final class MySQLOrderStore: OrderStore {
                     createdAt: try row.timestamp("created_at")
                 )
             }
-            try await Self.inChunks(events.map { MySQLData.int($0.sequence) }) { size, ids in
+            try await Self.inChunks(events.map { MySQLData.int($0.sequence) }, sizes: Self.idChunkSizes) { size, ids in
                 try await connection.query(Self.leaseEvents[size]!, [.timestamp(leaseUntil)] + ids)
             }
             return events
@@ -327,13 +323,13 @@ public final class MySQLOrderStore: OrderStore {
     }
 
     public func markPublished(eventIDs: [String], at: Timestamp) async throws {
-        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }) { size, ids in
+        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }, sizes: Self.idChunkSizes) { size, ids in
             try await self.client.query(Self.markPublished[size]!, [.timestamp(at)] + ids)
         }
     }
 
     public func releaseEvents(eventIDs: [String], dueAt: Timestamp) async throws {
-        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }) { size, ids in
+        try await Self.inChunks(eventIDs.map { MySQLData.string($0) }, sizes: Self.idChunkSizes) { size, ids in
             try await self.client.query(Self.releaseEvents[size]!, [.timestamp(dueAt)] + ids)
         }
     }
@@ -359,17 +355,20 @@ public final class MySQLOrderStore: OrderStore {
         return Int(clamping: result.affectedRows)
     }
 
-    /// Runs `body` over `values` in chunks of the sizes of ``chunkSizes`` plus 128 and 256, so a relay batch takes a
-    /// few statements of a few shapes, each prepared once per connection.
-    private static func inChunks(_ values: [MySQLData], _ body: (Int, [MySQLData]) async throws -> Void) async throws {
+    /// Runs `body` over `values` in chunks, each the largest of `sizes` (descending, ending with 1) that is left:
+    /// a batch takes a few statements of a few shapes, each prepared once per connection.
+    private static func inChunks<Element>(
+        _ values: [Element], sizes: [Int], _ body: (Int, ArraySlice<Element>) async throws -> Void
+    ) async throws {
         var remaining = values[...]
         while !remaining.isEmpty {
-            let size = Self.idChunkSizes.first { $0 <= remaining.count }!
-            try await body(size, Array(remaining.prefix(size)))
+            let size = sizes.first { $0 <= remaining.count }!
+            try await body(size, remaining.prefix(size))
             remaining = remaining.dropFirst(size)
         }
     }
 
+    /// Chunk sizes of `… IN (…)` lists: ``chunkSizes`` plus 128 and 256, for relay batches of up to 256.
     private static let idChunkSizes = [256, 128] + MySQLOrderStore.chunkSizes
     private static let leaseEvents = MySQLOrderStore.inList("UPDATE outbox_events SET available_at = ? WHERE id IN ")
     private static let markPublished = MySQLOrderStore.inList(

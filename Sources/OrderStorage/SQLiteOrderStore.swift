@@ -241,20 +241,14 @@ public final class SQLiteOrderStore: OrderStore {
     }
 
     public func markPublished(eventIDs: [String], at: Timestamp) async throws {
-        for chunk in eventIDs.chunked(into: 500) {
-            try await self.database.write(
-                "UPDATE outbox_events SET published_at = ?, available_at = NULL WHERE event_id IN (\(Self.placeholders(chunk.count)))",
-                [.int64(at.microsecondsSinceEpoch)] + chunk.map { .text($0) }
-            )
+        try await self.database.writeInChunks(eventIDs.map { .text($0) }, leading: [.int64(at.microsecondsSinceEpoch)]) {
+            "UPDATE outbox_events SET published_at = ?, available_at = NULL WHERE event_id IN (\($0))"
         }
     }
 
     public func releaseEvents(eventIDs: [String], dueAt: Timestamp) async throws {
-        for chunk in eventIDs.chunked(into: 500) {
-            try await self.database.write(
-                "UPDATE outbox_events SET available_at = ? WHERE event_id IN (\(Self.placeholders(chunk.count)))",
-                [.int64(dueAt.microsecondsSinceEpoch)] + chunk.map { .text($0) }
-            )
+        try await self.database.writeInChunks(eventIDs.map { .text($0) }, leading: [.int64(dueAt.microsecondsSinceEpoch)]) {
+            "UPDATE outbox_events SET available_at = ? WHERE event_id IN (\($0))"
         }
     }
 
@@ -282,10 +276,6 @@ public final class SQLiteOrderStore: OrderStore {
             WHERE parked_at IS NOT NULL AND published_at IS NULL RETURNING id
             """
         ).count
-    }
-
-    private static func placeholders(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ",")
     }
 
     public func outboxBacklog() async throws -> OutboxBacklog {

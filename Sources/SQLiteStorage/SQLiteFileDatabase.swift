@@ -122,6 +122,34 @@ public final class SQLiteFileDatabase: Sendable {
         }
     }
 
+    /// Values per statement in ``writeInChunks(_:leading:statement:)``: well below SQLite's bind limit (999 in old
+    /// builds).
+    public static let valuesPerStatement = 500
+
+    /// Runs `statement` (given the `?` placeholders of one chunk) for `values` in chunks of at most
+    /// ``valuesPerStatement``, each chunk bound after `leading`; several chunks run in one transaction, so they apply
+    /// together or not at all. For `… WHERE id IN (…)` over many ids.
+    public func writeInChunks(
+        _ values: [SQLiteData], leading: [SQLiteData] = [], statement: (String) -> String
+    ) async throws {
+        let chunks = values.chunked(into: Self.valuesPerStatement)
+        func sql(_ chunk: ArraySlice<SQLiteData>) -> String {
+            statement(Array(repeating: "?", count: chunk.count).joined(separator: ", "))
+        }
+        switch chunks.count {
+        case 0:
+            return
+        case 1:
+            try await self.write(sql(chunks[0]), leading + chunks[0])
+        default:
+            try await self.transaction { connection in
+                for chunk in chunks {
+                    _ = try await connection.query(sql(chunk), leading + chunk)
+                }
+            }
+        }
+    }
+
     /// Checks that the file answers a trivial query.
     public func ping() async throws {
         _ = try await self.query("SELECT 1")
