@@ -156,7 +156,7 @@ public final class EmbeddedBroker: MessageBroker, Service {
 
     /// Routes each message and stores every routed copy in one transaction; confirms them after the commit.
     /// A message matching no binding or for an undeclared exchange is `.unroutable` (not stored); every routed one
-    /// of a batch whose transaction failed is `.failed`.
+    /// of a batch whose transaction failed, or published to a broker shut down, is `.unavailable`.
     public func publish(_ messages: [OutgoingMessage]) async -> [PublishOutcome] {
         let now = Self.wallClockMilliseconds()
         let plans = self.state.withLock { state in messages.map { state.routes(for: $0) } }
@@ -168,7 +168,8 @@ public final class EmbeddedBroker: MessageBroker, Service {
                 // Nothing can route it: to the relay, the same as a missing binding (it declares the topology again).
                 outcomes.append(.unroutable(reason: error.message))
             case .failure(let error):
-                outcomes.append(.failed(reason: error.message))
+                // The broker is shut down: it takes nothing, whatever the message.
+                outcomes.append(.unavailable(reason: error.message))
             case .success(let routes) where routes.isEmpty:
                 // RabbitMQ returns such a `mandatory` message; the adapters agree that confirmed means routed.
                 outcomes.append(
@@ -205,7 +206,8 @@ public final class EmbeddedBroker: MessageBroker, Service {
                 metadata: ["messages": "\(messages.count)", "error": "\(error)"]
             )
             for index in Set(copies.map(\.index)) {
-                outcomes[index] = .failed(reason: "the broker could not store the message: \(error)")
+                // The store failed (or the publishing task was cancelled mid-write): nothing about this message.
+                outcomes[index] = .unavailable(reason: "the broker could not store the message: \(error)")
             }
             return outcomes
         }

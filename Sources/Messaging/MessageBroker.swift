@@ -120,7 +120,8 @@ public enum PublishOutcome: Sendable, Equatable {
     /// idempotent consumers.
     case failed(reason: String)
     /// The broker could take no message just now (disconnected, blocking publishers during a resource alarm, no
-    /// confirm within the deadline): says nothing about this message; publish it again later.
+    /// confirm within the deadline, its store failing, or the publishing task cancelled): says nothing about this
+    /// message; publish it again later.
     case unavailable(reason: String)
     /// The broker took it but no binding matched, so it reached no queue (RabbitMQ's `basic.return` of a
     /// `mandatory` message): it was not delivered anywhere and must be published again once a queue is bound.

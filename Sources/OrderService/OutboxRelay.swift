@@ -278,22 +278,13 @@ public final class OutboxRelay: Service, Sendable {
                 return nil
             }
             var outcomes: [PublishOutcome]?
-            var cut = false
-            // Whichever ends first cancels the other; the publish's answer is kept either way.
+            // Whichever ends first cancels the other; the publish's answer is kept either way. A cancelled publish
+            // answers what it had not done as unavailable (the adapters' contract), so no event is blamed for it.
             while let result = await group.next() {
-                if let result {
-                    outcomes = result
-                } else if outcomes == nil {
-                    cut = true
-                }
+                if let result { outcomes = result }
                 group.cancelAll()
             }
-            // A failure after the cut may be the cancellation's doing, not the broker's verdict on the event.
-            guard cut, let outcomes else { return outcomes }
-            return outcomes.map { outcome in
-                guard let reason = outcome.failureReason else { return outcome }
-                return .unavailable(reason: "abandoned at the stop: \(reason)")
-            }
+            return outcomes
         }
         return outcomes ?? messages.map { _ in .unavailable(reason: "abandoned: the service is stopping") }
     }
