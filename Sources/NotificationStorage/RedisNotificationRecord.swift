@@ -25,15 +25,29 @@ public struct RedisNotificationRecord: NotificationRecord {
 
     public var healthCheckName: String { "cache" }
 
-    public func wasSent(orderID: String, channel: NotificationChannel) async throws -> Bool {
-        try await self.client.get(Self.key(orderID: orderID, channel: channel)) != nil
+    public func sent(among keys: [NotificationKey]) async throws -> Set<NotificationKey> {
+        guard !keys.isEmpty else { return [] }
+        let values = try await self.client.mget(keys.map { Self.key(orderID: $0.orderID, channel: $0.channel) })
+        guard values.count == keys.count else {
+            throw RedisError(code: .unexpectedResponse, message: "MGET answered \(values.count) values for \(keys.count) keys")
+        }
+        var sent = Set<NotificationKey>()
+        for (key, value) in zip(keys, values) where value != nil { sent.insert(key) }
+        return sent
     }
 
-    public func markSent(orderID: String, channel: NotificationChannel) async throws {
-        try await self.client.set(
-            Self.key(orderID: orderID, channel: channel), value: "1", expiration: .after(self.retention),
-            condition: .ifNotExists
+    public func recordSent(_ keys: [NotificationKey]) async throws {
+        guard !keys.isEmpty else { return }
+        // One pipeline: every SET NX goes out in one write and comes back in one read.
+        let results = try await self.client.pipeline(
+            keys.map {
+                RedisCommand.set(
+                    Self.key(orderID: $0.orderID, channel: $0.channel), value: "1", expiration: .after(self.retention),
+                    condition: .ifNotExists
+                )
+            }
         )
+        for result in results { _ = try result.get() }
     }
 
     public func checkHealth() async throws {

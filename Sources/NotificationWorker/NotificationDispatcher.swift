@@ -14,7 +14,8 @@ import OrderEvents
 /// - The record is unreachable: an outage, not the message's fault; the delivery waits (consumption pauses) and no
 ///   attempt is used.
 ///
-/// Deliveries of a batch are processed concurrently; successful ones are acked together.
+/// A batch costs two calls to the record, one read before its sends and one write after them; its deliveries are
+/// sent concurrently, and the successful ones are acked together once their sends are recorded.
 public struct NotificationDispatcher: DeliveryBatchHandler {
     let sender: any NotificationSender
     let record: any NotificationRecord
@@ -61,17 +62,49 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
                 duplicates.append(delivery)
             }
         }
-        var toAck = await withTaskGroup(of: Delivery?.self) { group in
+        // One read of the record for the whole batch, every send, one write of what was sent, then the settling:
+        // a delivery is acknowledged, retried or dead-lettered only once its sends are recorded, so a retry skips
+        // them. Two round trips per batch instead of two per notification.
+        let record = self.record
+        let keys = claimed.flatMap { claim in NotificationChannel.allCases.map { NotificationKey(orderID: claim.event.orderID, channel: $0) } }
+        guard
+            let alreadySent = await control.retryingDependency(
+                Self.recordDependency, errors: self.statistics.recordErrors, { try await record.sent(among: keys) }
+            )
+        else {
+            // Shutting down before the record answered: nothing was sent.
+            try? await consumer.requeue(claimed.map(\.delivery))
+            return
+        }
+        let outcomes = await withTaskGroup(of: SendOutcome.self) { group in
             for (delivery, event) in claimed {
-                group.addTask {
-                    await self.process(delivery, event: event, consumer: consumer, control: control) ? delivery : nil
-                }
+                group.addTask { await self.send(delivery, event: event, skipping: alreadySent) }
             }
-            var toAck: [Delivery] = []
-            for await delivery in group {
-                if let delivery { toAck.append(delivery) }
+            var outcomes: [SendOutcome] = []
+            outcomes.reserveCapacity(claimed.count)
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        let sent = outcomes.flatMap(\.sent)
+        guard
+            await control.retryingDependency(
+                Self.recordDependency, errors: self.statistics.recordErrors, { try await record.recordSent(sent) }
+            ) != nil
+        else {
+            // Sent but not recorded, and shutting down: the documented window for a repeated send.
+            try? await consumer.requeue(claimed.map(\.delivery))
+            return
+        }
+        var toAck: [Delivery] = []
+        for outcome in outcomes {
+            if let failure = outcome.failure {
+                await self.retryOrDeadLetter(
+                    outcome.delivery, event: outcome.event, channel: failure.channel, error: failure.error,
+                    consumer: consumer, control: control)
+            } else {
+                self.statistics.recordProcessed()
+                toAck.append(outcome.delivery)
             }
-            return toAck
         }
         if !duplicates.isEmpty {
             // Their order's first delivery is settled now (acked, retried, dead-lettered or requeued): that copy
@@ -92,23 +125,22 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
         }
     }
 
-    /// Returns true when the delivery should be acked; false when it was settled otherwise.
-    private func process(
-        _ delivery: Delivery, event: OrderCreatedEvent, consumer: any MessageConsumer, control: ConsumerControl
-    ) async -> Bool {
-        let record = self.record
+    /// What sending one delivery's notifications came to.
+    private struct SendOutcome: Sendable {
+        var delivery: Delivery
+        var event: OrderCreatedEvent
+        /// The notifications the provider accepted, to record.
+        var sent: [NotificationKey] = []
+        /// The send that failed; the channels after it were not tried.
+        var failure: (channel: NotificationChannel, error: any Error)?
+    }
+
+    /// Sends each channel of `event` not in `alreadySent`, in order, stopping at the first failure.
+    private func send(_ delivery: Delivery, event: OrderCreatedEvent, skipping alreadySent: Set<NotificationKey>) async -> SendOutcome {
+        var outcome = SendOutcome(delivery: delivery, event: event)
         for channel in NotificationChannel.allCases {
-            guard
-                let alreadySent = await control.retryingDependency(
-                    Self.recordDependency,
-                    errors: self.statistics.recordErrors,
-                    { try await record.wasSent(orderID: event.orderID, channel: channel) }
-                )
-            else {
-                try? await consumer.requeue([delivery])
-                return false
-            }
-            if alreadySent {
+            let key = NotificationKey(orderID: event.orderID, channel: channel)
+            if alreadySent.contains(key) {
                 self.statistics.recordDuplicate()
                 continue
             }
@@ -116,25 +148,13 @@ public struct NotificationDispatcher: DeliveryBatchHandler {
                 try await self.sender.send(Self.notification(for: event, channel: channel))
             } catch {
                 self.statistics.recordFailed()
-                await self.retryOrDeadLetter(
-                    delivery, event: event, channel: channel, error: error, consumer: consumer, control: control)
-                return false
+                outcome.failure = (channel, error)
+                return outcome
             }
             self.statistics.recordSent(channel)
-            guard
-                await control.retryingDependency(
-                    Self.recordDependency,
-                    errors: self.statistics.recordErrors,
-                    { try await record.markSent(orderID: event.orderID, channel: channel) }
-                ) != nil
-            else {
-                // Sent but not recorded, and shutting down: the documented window for one repeated send.
-                try? await consumer.requeue([delivery])
-                return false
-            }
+            outcome.sent.append(key)
         }
-        self.statistics.recordProcessed()
-        return true
+        return outcome
     }
 
     private func retryOrDeadLetter(
