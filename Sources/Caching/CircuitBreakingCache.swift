@@ -64,6 +64,10 @@ public final class CircuitBreakingCache: KeyValueCache {
         try await self.guarded { try await $0.set(key, value: value, ttl: ttl) }
     }
 
+    public func set(_ entries: [(key: String, value: [UInt8])], ttl: Duration) async throws {
+        try await self.guarded { try await $0.set(entries, ttl: ttl) }
+    }
+
     public func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool {
         try await self.guarded { try await $0.setIfAbsent(key, value: value, ttl: ttl) }
     }

@@ -8,6 +8,8 @@ public protocol KeyValueCache: Sendable {
     func get(_ key: String) async throws -> [UInt8]?
     /// Stores `value` under `key` for `ttl`.
     func set(_ key: String, value: [UInt8], ttl: Duration) async throws
+    /// Stores every entry for `ttl`; a shared cache sends them together (one round trip to Redis).
+    func set(_ entries: [(key: String, value: [UInt8])], ttl: Duration) async throws
     /// Stores `value` only when `key` is absent (Redis `SET NX`); true when stored.
     func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool
     /// Stores `value` under `key` unless the entry there was stored by this method with a higher `version` (kept
@@ -19,4 +21,11 @@ public protocol KeyValueCache: Sendable {
     func delete(_ key: String) async throws
     /// Throws when the cache cannot be reached; used by `/health`.
     func checkHealth() async throws
+}
+
+extension KeyValueCache {
+    /// One ``set(_:value:ttl:)`` after another: right for a cache in the process, where a call costs no round trip.
+    public func set(_ entries: [(key: String, value: [UInt8])], ttl: Duration) async throws {
+        for entry in entries { try await self.set(entry.key, value: entry.value, ttl: ttl) }
+    }
 }

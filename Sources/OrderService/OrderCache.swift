@@ -10,22 +10,27 @@ import Metrics
 /// With a shared cache (Redis), an optional near cache in the process answers repeated reads without a round trip.
 /// It needs no invalidation because orders never change once created; it holds at most its capacity (LRU) for the
 /// same 15 minutes.
+///
+/// Writes to a shared cache go through an ``OrderCacheWriter`` when one is given: the request queues its write and
+/// answers, and the writer sends the queued writes together.
 public struct OrderCache: Sendable {
     /// The original's time-to-live.
     public static let ttl: Duration = .seconds(15 * 60)
 
     private let cache: any KeyValueCache
     private let near: MemoryCache<ContinuousClock>?
+    private let writer: OrderCacheWriter?
     private let metrics: OrderServiceMetrics
     private let logger: Logger
 
-    /// Wraps `cache`, with `near` in front of it when given.
+    /// Wraps `cache`, with `near` in front of it when given; writes through `writer` when given.
     public init(
-        cache: any KeyValueCache, near: MemoryCache<ContinuousClock>? = nil, metrics: OrderServiceMetrics,
-        logger: Logger
+        cache: any KeyValueCache, near: MemoryCache<ContinuousClock>? = nil, writer: OrderCacheWriter? = nil,
+        metrics: OrderServiceMetrics, logger: Logger
     ) {
         self.cache = cache
         self.near = near
+        self.writer = writer
         self.metrics = metrics
         self.logger = logger
     }
@@ -55,9 +60,14 @@ public struct OrderCache: Sendable {
         }
     }
 
-    /// Caches the JSON of order `id`; failures are logged and ignored.
+    /// Caches the JSON of order `id` (queued for the shared cache when there is a writer); failures are logged and
+    /// ignored.
     public func store(id: String, json: [UInt8]) async {
         if let near = self.near { _ = near.store(Self.key(id: id), value: json, ttl: Self.ttl) }
+        if let writer = self.writer {
+            writer.enqueue(key: Self.key(id: id), value: json)
+            return
+        }
         do {
             try await self.cache.set(Self.key(id: id), value: json, ttl: Self.ttl)
         } catch {

@@ -103,13 +103,17 @@ public func buildOrderService(
         ]
     )
     let router = ServiceApplication.router(metrics: registry, health: health, http: configuration.http)
+    // A cache in the process is written in place; a shared one (Redis) in the background, many orders per round trip.
+    let local = cache is MemoryCache<ContinuousClock>
+    let cacheWriter = local ? nil : OrderCacheWriter(cache: cache, ttl: OrderCache.ttl, metrics: metrics, logger: logger)
     OrderRoutes<BasicRequestContext>(
         store: store,
         groupCommit: groupCommit,
         cache: OrderCache(
             cache: cache,
-            near: cache is MemoryCache<ContinuousClock> || configuration.nearCacheCapacity == 0
+            near: local || configuration.nearCacheCapacity == 0
                 ? nil : MemoryCache(capacity: configuration.nearCacheCapacity),
+            writer: cacheWriter,
             metrics: metrics,
             logger: logger
         ),
@@ -123,8 +127,8 @@ public func buildOrderService(
         router: router, hostname: configuration.hostname, port: configuration.port, http: configuration.http,
         metrics: registry, health: health,
         // Stopped in reverse order once the server has stopped: the group commit stores what is queued, then the
-        // relay publishes it.
-        services: [relay, groupCommit],
+        // relay publishes it, then the cache writer writes what is left.
+        services: ([cacheWriter, relay, groupCommit] as [(any Service)?]).compactMap { $0 },
         onServerRunning: onServerRunning, onOpsServerRunning: onOpsServerRunning, logger: logger
     )
 }

@@ -26,6 +26,15 @@ public struct RedisKeyValueCache: KeyValueCache {
         try await self.client.set(key, value: value, expiration: .after(ttl))
     }
 
+    public func set(_ entries: [(key: String, value: [UInt8])], ttl: Duration) async throws {
+        guard !entries.isEmpty else { return }
+        // One pipeline: one write and one read for all of them. A refused entry fails the call like a refused `SET`.
+        let results = try await self.client.pipeline(
+            entries.map { RedisCommand.set($0.key, value: RedisArgument($0.value), expiration: .after(ttl)) }
+        )
+        for result in results { _ = try result.get() }
+    }
+
     public func setIfAbsent(_ key: String, value: [UInt8], ttl: Duration) async throws -> Bool {
         try await self.client.set(key, value: value, expiration: .after(ttl), condition: .ifNotExists)
     }

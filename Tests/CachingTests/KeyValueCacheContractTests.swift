@@ -9,6 +9,7 @@ final class MemoryCacheContractTests: XCTestCase {
 
     func testMissingKeyIsNil() async throws { try await self.contract.missingKeyIsNil() }
     func testValuesRoundTripByteForByte() async throws { try await self.contract.valuesRoundTripByteForByte() }
+    func testManyEntriesAreStoredTogether() async throws { try await self.contract.manyEntriesAreStoredTogether() }
     func testOverwriteReplacesAndDeleteRemoves() async throws { try await self.contract.overwriteReplacesAndDeleteRemoves() }
     func testEntriesExpireAfterTheirTTL() async throws { try await self.contract.entriesExpireAfterTheirTTL() }
     func testSetIfAbsentOnlyWritesMissingKeys() async throws { try await self.contract.setIfAbsentOnlyWritesMissingKeys() }
@@ -28,6 +29,7 @@ final class RedisCacheContractTests: XCTestCase {
 
     func testMissingKeyIsNil() async throws { try await self.run { try await $0.missingKeyIsNil() } }
     func testValuesRoundTripByteForByte() async throws { try await self.run { try await $0.valuesRoundTripByteForByte() } }
+    func testManyEntriesAreStoredTogether() async throws { try await self.run { try await $0.manyEntriesAreStoredTogether() } }
     func testOverwriteReplacesAndDeleteRemoves() async throws { try await self.run { try await $0.overwriteReplacesAndDeleteRemoves() } }
     func testEntriesExpireAfterTheirTTL() async throws { try await self.run { try await $0.entriesExpireAfterTheirTTL() } }
     func testSetIfAbsentOnlyWritesMissingKeys() async throws { try await self.run { try await $0.setIfAbsentOnlyWritesMissingKeys() } }

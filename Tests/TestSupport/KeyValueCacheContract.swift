@@ -30,6 +30,19 @@ public struct KeyValueCacheContract: Sendable {
         XCTAssertEqual(empty, [])
     }
 
+    public func manyEntriesAreStoredTogether() async throws {
+        let entries = (0..<300).map { (key: self.key("many-\($0)"), value: Array("value \($0)".utf8)) }
+        try await self.cache.set(entries, ttl: .seconds(60))
+        for index in [0, 150, 299] {
+            let read = try await self.cache.get(entries[index].key)
+            XCTAssertEqual(read, entries[index].value)
+        }
+        try await self.cache.set([], ttl: .seconds(60))  // nothing to store is no error
+        try await self.cache.set([(self.key("many-0"), [9])], ttl: .seconds(60))
+        let overwritten = try await self.cache.get(self.key("many-0"))
+        XCTAssertEqual(overwritten, [9])
+    }
+
     public func overwriteReplacesAndDeleteRemoves() async throws {
         try await self.cache.set(self.key("k"), value: [1], ttl: .seconds(60))
         try await self.cache.set(self.key("k"), value: [2], ttl: .seconds(60))

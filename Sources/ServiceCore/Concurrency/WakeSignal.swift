@@ -48,6 +48,11 @@ public final class WakeSignal: Sendable {
         }
     }
 
+    /// Returns when signalled or when the task is cancelled; no timer, so it costs no more than a continuation.
+    public func wait() async {
+        await self.waitForSignal()
+    }
+
     private func waitForSignal() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
